@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` starts everything, `make test` passes the tests.
+# Both create .venv, install the pinned dependencies and generate the gRPC stubs first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PROTOS := $(wildcard protos/users/v1/*.proto)
+GEN    := users/v1/.generated
+
+.PHONY: install protos run test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.tools:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q grpcio-tools==1.85.1 protobuf==7.36.2
+	touch $@
+
+# Generated code is built here, never committed.
+$(GEN): $(VENV)/.tools $(PROTOS)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+	touch $@
+
+$(VENV)/.installed: $(GEN) pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+protos: $(GEN)
+
+run: install
+	$(BIN)/python -m devtools.run
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	cd protos && ../$(BIN)/buf lint
+
+bench: install
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf $(VENV) users build *.egg-info .pytest_cache

@@ -1,0 +1,139 @@
+"""Group commit: one writer thread appends the commands that arrive together in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import psycopg
+
+from command_service import batch, domain, store
+from eventkit.codec import RecordedEvent
+from eventkit.errors import DomainError, Unavailable
+
+log = logging.getLogger(__name__)
+
+# A unique violation can only come from a writer that bypassed the append lock; the batch is then
+# decided again against what that writer committed.
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an accepted command left: the user's state and the position of the answering event."""
+
+    state: domain.UserState
+    position: int
+
+
+class Appender:
+    """Collects commands from many threads and appends them in batches.
+
+    Why: a durable commit costs a WAL flush, and under the append lock writers queue one behind the
+    other. One transaction per batch pays the flush, the lock and the NOTIFY once for every
+    command that arrived while the previous batch was committing.
+    """
+
+    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], batch_max: int = 256) -> None:
+        self._connect = connect
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[tuple[domain.Command, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._thread = threading.Thread(target=self._run, name="appender", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finishes the batches already queued, then closes the connection."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._conn is not None:
+            self._conn.close()
+
+    def submit(self, command: domain.Command) -> Future[Outcome]:
+        """Queues a command; the future gives its Outcome or raises its DomainError."""
+        future: Future[Outcome] = Future()
+        self._queue.put((command, future))
+        return future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            pending = [first]
+            while len(pending) < self._batch_max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                pending.append(item)
+            self._settle(pending)
+
+    def _settle(self, pending: list[tuple[domain.Command, Future[Outcome]]]) -> None:
+        commands = [command for command, _ in pending]
+        try:
+            answers = self._append(commands)
+        except psycopg.OperationalError as exc:
+            # The outcome of a commit cut off mid-way is unknown; request ids make the retry safe.
+            log.warning("event store unreachable", extra={"error": str(exc).strip()})
+            self._discard_connection()
+            answers = [Unavailable("the event store is unreachable; retry later")] * len(pending)
+        except Exception as exc:  # noqa: BLE001 - every waiting caller must get an answer
+            log.exception("append failed")
+            self._discard_connection()
+            answers = [exc] * len(pending)
+        for (_, future), answer in zip(pending, answers):
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    def _append(self, commands: list[domain.Command]) -> list[Outcome | BaseException]:
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._append_once(self._connection(), commands)
+            except psycopg.errors.UniqueViolation:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _append_once(self, conn: psycopg.Connection[Any], commands: list[domain.Command]) -> list[Outcome | BaseException]:
+        with conn.transaction():
+            store.lock(conn)
+            touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
+            history = store.load_streams(conn, touched)
+            earlier = store.load_requests(conn, [c.request_id for c in commands if c.request_id])
+            history |= store.load_streams(conn, {e.stream_id for e in earlier.values()} - history.keys())
+            decided = batch.plan(commands, history, earlier)
+            for event in store.insert(conn, decided.appends):
+                history.setdefault(event.stream_id, []).append(event)
+        return [_outcome(answer, history) for answer in decided.answers]
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
+    def _discard_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _outcome(answer: batch.Target | DomainError, history: dict[str, list[RecordedEvent]]) -> Outcome | DomainError:
+    if isinstance(answer, DomainError):
+        return answer
+    events = [event for event in history[answer.stream_id] if event.version <= answer.version]
+    state = domain.fold(events)
+    assert state is not None
+    return Outcome(state, events[-1].position)

@@ -1,0 +1,114 @@
+"""The users domain: commands, the state folded from a user's events, and what each command decides."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Union
+
+from eventkit import codec
+from eventkit.codec import RecordedEvent
+from eventkit.errors import NotFound, VersionConflict
+
+
+@dataclass(frozen=True)
+class AddUser:
+    """Add a user with a new id."""
+
+    name: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EditUser:
+    """Rename a user, optionally only at an expected version (0 = any)."""
+
+    user_id: str
+    name: str
+    expected_version: int = 0
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteUser:
+    """Delete a user, optionally only at an expected version (0 = any)."""
+
+    user_id: str
+    expected_version: int = 0
+    request_id: str | None = None
+
+
+Command = Union[AddUser, EditUser, DeleteUser]
+
+
+@dataclass(frozen=True)
+class UserState:
+    """A user as its events leave it."""
+
+    id: str
+    name: str
+    version: int
+    deleted: bool
+    create_time: datetime
+    update_time: datetime
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event a command decided to append (position and time are the store's to give)."""
+
+    stream_id: str
+    version: int
+    type: str
+    data: dict[str, object]
+
+
+def evolve(state: UserState | None, event: RecordedEvent) -> UserState:
+    """Folds one event into the state before it."""
+    if event.type == codec.USER_ADDED:
+        name = codec.name_of(event.type, event.data)
+        return UserState(event.stream_id, name, event.version, False, event.record_time, event.record_time)
+    if state is None:
+        raise codec.MalformedEvent(f"{event.type} at version {event.version} precedes UserAdded")
+    if event.type == codec.USER_EDITED:
+        name = codec.name_of(event.type, event.data)
+        return UserState(state.id, name, event.version, False, state.create_time, event.record_time)
+    if event.type == codec.USER_DELETED:
+        return UserState(state.id, state.name, event.version, True, state.create_time, event.record_time)
+    # An event type this code does not know leaves the state as it is, but moves the version on.
+    return UserState(state.id, state.name, event.version, state.deleted, state.create_time, event.record_time)
+
+
+def fold(events: Iterable[RecordedEvent]) -> UserState | None:
+    """Folds a stream's events, in version order, into the user's state."""
+    state: UserState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def current_version(state: UserState | None) -> int:
+    return state.version if state else 0
+
+
+def decide(command: Command, state: UserState | None) -> NewEvent:
+    """Returns the one event `command` appends, or raises NotFound / VersionConflict."""
+    if isinstance(command, AddUser):
+        return NewEvent(str(uuid.uuid4()), 1, codec.USER_ADDED, codec.encode(codec.USER_ADDED, command.name))
+    if state is None or state.deleted:
+        raise NotFound(f"user {command.user_id} not found", user_id=command.user_id)
+    if command.expected_version and command.expected_version != state.version:
+        raise VersionConflict(command.expected_version, state.version)
+    if isinstance(command, EditUser):
+        return NewEvent(state.id, state.version + 1, codec.USER_EDITED, codec.encode(codec.USER_EDITED, command.name))
+    return NewEvent(state.id, state.version + 1, codec.USER_DELETED, codec.encode(codec.USER_DELETED, None))
+
+
+def fingerprint(command: Command) -> str:
+    """Returns a digest of what the command asks, so a reused request id with another request is caught."""
+    fields = {k: v for k, v in vars(command).items() if k != "request_id"}
+    canonical = json.dumps([type(command).__name__, fields], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

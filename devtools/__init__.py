@@ -1,0 +1,1 @@
+"""Developer tooling: a private PostgreSQL cluster and the `make run` supervisor."""

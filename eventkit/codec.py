@@ -1,0 +1,57 @@
+"""The event catalogue and codec: event type names and ids, and each type's JSON data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+USER_ADDED = "UserAdded"
+USER_EDITED = "UserEdited"
+USER_DELETED = "UserDeleted"
+
+# The seed's EventId values; they are also the users.v1.EventType enum numbers.
+TYPE_IDS: dict[str, int] = {USER_ADDED: 1, USER_EDITED: 2, USER_DELETED: 3}
+TYPE_NAMES: dict[int, str] = {number: name for name, number in TYPE_IDS.items()}
+
+SCHEMA_VERSION = 1
+
+
+class MalformedEvent(Exception):
+    """A known event type whose data cannot be understood (written out of band, or corrupted)."""
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as the store holds it."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: dict[str, Any]
+    record_time: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+
+def encode(event_type: str, name: str | None) -> dict[str, Any]:
+    """Returns the JSON data of a new event of `event_type`."""
+    if event_type == USER_DELETED:
+        return {}
+    return {"name": name}
+
+
+def name_of(event_type: str, data: Any) -> str:
+    """Returns the user name an event carries ('' for deletions); raises MalformedEvent if it has none."""
+    if event_type == USER_DELETED:
+        return ""
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise MalformedEvent(f"{event_type} data has no valid 'name'")
+    return name
+
+
+def is_known(event_type: str) -> bool:
+    """Tells whether this version of the code understands `event_type`."""
+    return event_type in TYPE_IDS

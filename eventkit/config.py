@@ -1,0 +1,180 @@
+"""Reads every environment variable the services use, in one place, with defaults and fail-fast checks."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ConfigError(Exception):
+    """A required variable is missing or a value cannot be used."""
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} must be set (see README: Configuration)")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _schema(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not _IDENTIFIER.match(value):
+        raise ConfigError(f"{name} must be a lower-case SQL identifier, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where one logical database lives: a libpq connection string and the schema inside it."""
+
+    dsn: str
+    schema: str
+    pool_size: int
+
+
+@dataclass(frozen=True)
+class Common:
+    """Settings every process shares."""
+
+    listen_host: str
+    log_level: str
+    log_format: str
+    metrics_port: int
+    shutdown_grace: float
+
+
+@dataclass(frozen=True)
+class CommandSettings:
+    """Settings of the command service."""
+
+    common: Common
+    event_store: Database
+    port: int
+    max_workers: int
+    batch_max: int
+
+
+@dataclass(frozen=True)
+class ProjectorSettings:
+    """Settings of the projector."""
+
+    common: Common
+    event_store: Database
+    read_model: Database
+    health_port: int
+    batch_size: int
+    poll_interval: float
+    leader_retry_interval: float
+    projection_name: str
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """Settings of the query service."""
+
+    common: Common
+    read_model: Database
+    port: int
+    subscriber_buffer: int
+    heartbeat_interval: float
+    projector_stale_after: float
+
+
+def common(env: Mapping[str, str] = os.environ) -> Common:
+    """Reads the settings every process shares."""
+    log_format = env.get("LOG_FORMAT", "json").strip() or "json"
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {log_format!r}")
+    return Common(
+        listen_host=env.get("LISTEN_HOST", "").strip() or "[::]",
+        log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        log_format=log_format,
+        metrics_port=_int(env, "METRICS_PORT", 0),
+        shutdown_grace=_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
+    )
+
+
+def event_store(env: Mapping[str, str] = os.environ) -> Database:
+    """Reads where the event store lives."""
+    return Database(
+        dsn=_required(env, "EVENT_STORE_DSN"),
+        schema=_schema(env, "EVENT_STORE_SCHEMA", "event_store"),
+        pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
+    )
+
+
+def read_model(env: Mapping[str, str] = os.environ) -> Database:
+    """Reads where the read model lives."""
+    return Database(
+        dsn=_required(env, "READ_MODEL_DSN"),
+        schema=_schema(env, "READ_MODEL_SCHEMA", "read_model"),
+        pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
+    )
+
+
+def command_settings(env: Mapping[str, str] = os.environ) -> CommandSettings:
+    """Reads the command service's settings."""
+    return CommandSettings(
+        common=common(env),
+        event_store=event_store(env),
+        port=_int(env, "COMMAND_SERVICE_PORT", 50051),
+        max_workers=_int(env, "GRPC_MAX_WORKERS", 32, minimum=1),
+        batch_max=_int(env, "COMMAND_BATCH_MAX", 256, minimum=1),
+    )
+
+
+def projector_settings(env: Mapping[str, str] = os.environ) -> ProjectorSettings:
+    """Reads the projector's settings."""
+    return ProjectorSettings(
+        common=common(env),
+        event_store=event_store(env),
+        read_model=read_model(env),
+        health_port=_int(env, "PROJECTOR_HEALTH_PORT", 50053),
+        batch_size=_int(env, "PROJECTOR_BATCH_SIZE", 1000, minimum=1),
+        poll_interval=_float(env, "PROJECTOR_POLL_INTERVAL_SECONDS", 1.0),
+        leader_retry_interval=_float(env, "PROJECTOR_LEADER_RETRY_SECONDS", 1.0),
+        projection_name=_schema(env, "PROJECTION_NAME", "users"),
+    )
+
+
+def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
+    """Reads the query service's settings."""
+    return QuerySettings(
+        common=common(env),
+        read_model=read_model(env),
+        port=_int(env, "QUERY_SERVICE_PORT", 50052),
+        subscriber_buffer=_int(env, "STREAM_SUBSCRIBER_BUFFER", 1024, minimum=1),
+        heartbeat_interval=_float(env, "STREAM_HEARTBEAT_SECONDS", 5.0),
+        projector_stale_after=_float(env, "PROJECTOR_STALE_AFTER_SECONDS", 15.0),
+    )

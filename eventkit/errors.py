@@ -1,0 +1,63 @@
+"""Domain errors: raised inside the services, translated to gRPC status only at the edge (status.py)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a caller can act on; `reason` is a stable machine-readable code."""
+
+    reason = "ERROR"
+
+    def __init__(self, message: str, **metadata: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata = {key: str(value) for key, value in metadata.items()}
+
+
+class InvalidArgument(DomainError):
+    """A request field is malformed; the message names the field."""
+
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", field=field)
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The user does not exist or was deleted."""
+
+    reason = "USER_NOT_FOUND"
+
+
+class VersionConflict(DomainError):
+    """The caller's expected version is not the stream's current version."""
+
+    reason = "VERSION_CONFLICT"
+
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(
+            f"version conflict: expected version {expected}, current version is {current}",
+            expected_version=str(expected),
+            current_version=str(current),
+        )
+        self.expected = expected
+        self.current = current
+
+
+class RequestIdReused(DomainError):
+    """A request_id already served a different request."""
+
+    reason = "REQUEST_ID_REUSED"
+
+
+class Unavailable(DomainError):
+    """A database the call needs cannot be reached now; retrying later may succeed."""
+
+    reason = "DATABASE_UNAVAILABLE"
+
+
+class DeadlineExceeded(DomainError):
+    """The call's deadline passed before it could answer."""
+
+    reason = "DEADLINE_EXCEEDED"

@@ -1,0 +1,131 @@
+"""The one gRPC server skeleton: health and reflection on every server, graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from eventkit import reflection
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass
+class Service:
+    """One service to host: its full name and the generated `add_XServicer_to_server` with its servicer."""
+
+    name: str
+    register: Callable[[Any, Any], None]
+    servicer: Any
+
+
+class Health:
+    """Sets one health status for the whole server and each of its services."""
+
+    def __init__(self, servicer: Any, names: Iterable[str]) -> None:
+        self._servicer = servicer
+        self._names = ["", *names]
+
+    def set(self, serving: bool) -> None:
+        status = SERVING if serving else NOT_SERVING
+        for name in self._names:
+            self._servicer.set(name, status)
+
+    def shutdown(self) -> None:
+        """Marks every service NOT_SERVING for good, so balancers stop routing here."""
+        self._servicer.enter_graceful_shutdown()
+
+
+@dataclass
+class Running:
+    """A started server, the port it bound, and its health switch."""
+
+    server: grpc.Server
+    port: int
+    health: Health
+
+
+def _bind(server: Any, host: str, port: int) -> int:
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    return bound
+
+
+def _register(server: Any, services: list[Service], health_servicer: Any) -> Health:
+    for service in services:
+        service.register(service.servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [s.name for s in services]
+    reflection.enable(server, names + [health.SERVICE_NAME])
+    return Health(health_servicer, names)
+
+
+def start(services: list[Service], host: str, port: int, max_workers: int = 16) -> Running:
+    """Starts a thread-pool server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True,
+        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
+    )
+    state = _register(server, services, health_servicer)
+    bound = _bind(server, host, port)
+    state.set(False)
+    server.start()
+    return Running(server, bound, state)
+
+
+async def start_async(services: list[Service], host: str, port: int) -> tuple[grpc.aio.Server, int, Health]:
+    """Starts an asyncio server on host:port; health starts NOT_SERVING."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_servicer = health.aio.HealthServicer()
+    state = _register(server, services, health_servicer)
+    bound = _bind(server, host, port)
+    await health_servicer.set("", NOT_SERVING)
+    await server.start()
+    return server, bound, _AsyncHealth(health_servicer, [s.name for s in services])
+
+
+class _AsyncHealth(Health):
+    """The asyncio health servicer's setters are coroutines; this schedules them."""
+
+    def set(self, serving: bool) -> None:  # type: ignore[override]
+        import asyncio
+
+        status = SERVING if serving else NOT_SERVING
+        for name in self._names:
+            asyncio.ensure_future(self._servicer.set(name, status))
+
+    def shutdown(self) -> None:
+        import asyncio
+
+        asyncio.ensure_future(self._servicer.enter_graceful_shutdown())
+
+
+def stop_on_signals(stop: Callable[[], None]) -> threading.Event:
+    """Calls `stop` once on SIGTERM or SIGINT; returns an event set when a signal arrived."""
+    requested = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if requested.is_set():
+            return
+        requested.set()
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        threading.Thread(target=stop, name="stop", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return requested

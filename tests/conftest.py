@@ -1,0 +1,76 @@
+"""Fixtures shared by every test: one throwaway PostgreSQL cluster per run, fresh databases per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from devtools.pgcluster import Cluster, free_port
+from eventkit.config import Database
+from tests.support.processes import ServiceProcess
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """A private, non-durable PostgreSQL cluster for the whole run, removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="users-cqrs-test-"))
+    os.chmod(base, 0o755)  # the server may run as another user (tests run as root in CI)
+    os.environ.setdefault("TEST_LOG_DIR", str(base))
+    running = Cluster(base / "data", free_port(), durable=False)
+    running.init()
+    running.start()
+    yield running
+    running.stop(fast=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def new_database(cluster: Cluster) -> Iterator[Callable[[str], str]]:
+    """Creates databases with unique names for one test and drops them after; returns their DSNs."""
+    created: list[str] = []
+
+    def create(prefix: str = "db") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        cluster.create_database(name)
+        created.append(name)
+        return cluster.dsn(name)
+
+    yield create
+    for name in created:
+        cluster.drop_database(name)
+
+
+@pytest.fixture
+def event_store(new_database: Callable[[str], str]) -> Database:
+    """A fresh, empty event-store database."""
+    return Database(dsn=new_database("es"), schema="event_store", pool_size=4)
+
+
+@pytest.fixture
+def read_model(new_database: Callable[[str], str]) -> Database:
+    """A fresh, empty read-model database."""
+    return Database(dsn=new_database("rm"), schema="read_model", pool_size=4)
+
+
+@pytest.fixture
+def services() -> Iterator[Callable[..., ServiceProcess]]:
+    """Starts service processes for one test and stops them (SIGTERM, then SIGKILL) afterwards."""
+    started: list[ServiceProcess] = []
+
+    def start(module: str, env: dict[str, str], *args: str, port: int = 0) -> ServiceProcess:
+        process = ServiceProcess(module, env, list(args), port).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        try:
+            process.terminate(timeout=15)
+        except Exception:  # noqa: BLE001 - a hung process is killed instead
+            process.kill()

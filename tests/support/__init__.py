@@ -1,0 +1,1 @@
+"""Test harness: a throwaway PostgreSQL cluster, service processes, and waiting on conditions."""

@@ -1,0 +1,28 @@
+"""Waiting on a condition with a deadline, never with a bare sleep."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, message: str = "") -> T:
+    """Returns the first truthy value of `predicate()`, or fails the test when `timeout` passes.
+
+    Exceptions raised by `predicate` count as "not yet" until the deadline, then surface.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            last_error = exc
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}{detail}")
+        time.sleep(interval)
