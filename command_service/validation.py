@@ -12,9 +12,9 @@ MAX_NAME_LENGTH = 200
 
 def clean_name(raw: str, field: str = "name") -> str:
     """Returns the trimmed name, or raises if it is empty, too long, or holds control characters."""
-    if any(unicodedata.category(ch) == "Cc" for ch in raw):
+    name = raw.strip()  # surrounding white space (tabs and newlines included) is trimmed, not refused
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise InvalidArgument(field, "must not contain control characters")
-    name = raw.strip()
     if not name:
         raise InvalidArgument(field, "must not be empty")
     if len(name) > MAX_NAME_LENGTH:
