@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import psycopg
 
-from command_service import batch, domain, store
+from command_service import batch, domain, metrics, store
 from eventkit.codec import RecordedEvent
 from eventkit.errors import DomainError, Unavailable
 
@@ -81,6 +82,8 @@ class Appender:
 
     def _settle(self, pending: list[tuple[domain.Command, Future[Outcome]]]) -> None:
         commands = [command for command, _ in pending]
+        metrics.BATCH_SIZE.observe(len(commands))
+        started = time.perf_counter()
         try:
             answers = self._append(commands)
         except psycopg.OperationalError as exc:
@@ -92,7 +95,10 @@ class Appender:
             log.exception("append failed")
             self._discard_connection()
             answers = [exc] * len(pending)
-        for (_, future), answer in zip(pending, answers):
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        for (command, future), answer in zip(pending, answers):
+            outcome = answer.reason if isinstance(answer, DomainError) else ("error" if isinstance(answer, BaseException) else "ok")
+            metrics.COMMANDS.labels(type(command).__name__, outcome).inc()
             if isinstance(answer, BaseException):
                 future.set_exception(answer)
             else:
