@@ -1,0 +1,78 @@
+"""`users`: the command-line client's entry point; every failure ends as one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Sequence
+
+from users_client import commands, errors, messages, parser
+from users_client.client import UsersClient, new_request_id
+
+WRITES = ("add", "edit", "delete")
+
+
+def version() -> str:
+    """Returns the installed project's version, or the source tree's when running from a checkout."""
+    try:
+        return importlib.metadata.version("users-cqrs")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def _fail(line: str, code: int) -> int:
+    print(f"error: {line}", file=sys.stderr, flush=True)
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command in WRITES and not args.request_id:
+        # Chosen here rather than in the client so that a failure message can name it: the user
+        # can then retry with the very same id, and a command that did land is not applied twice.
+        args.request_id = new_request_id()
+    context = messages.Context(
+        user_id=getattr(args, "id", "") or "",
+        request_id=getattr(args, "request_id", "") or "",
+        is_command=args.command in WRITES,
+    )
+    try:
+        with UsersClient(args.command_addr, args.query_addr, timeout=args.timeout) as client:
+            commands.RUNNERS[args.command](client, args, sys.stdout)
+    except errors.UsersError as error:
+        return _fail(*messages.describe(error, context))
+    except KeyboardInterrupt:
+        if args.command == "watch":
+            return messages.OK  # Ctrl-C is how a watch is meant to end
+        return _fail("interrupted; a command may or may not have been applied", messages.INTERRUPTED)
+    return messages.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line `argv` (default: sys.argv[1:]) and returns the exit code."""
+    cli = parser.build()
+    args = cli.parse_args(parser.seed_form(sys.argv[1:] if argv is None else argv))
+    if args.version or args.command == "version":
+        print(f"users {version()}")
+        return messages.OK
+    if args.command == "help":
+        cli.print_help()
+        return messages.OK
+    if args.command is None:
+        return _fail("a command is required (see `users --help`)", messages.USAGE)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`users watch | head`): that ends the output, it is no failure.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return messages.OK
+    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, never a traceback
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (please report this)", messages.FAILURE)

@@ -1,0 +1,70 @@
+"""The CLI's exit codes and its one-line error messages: what failed, and what to do about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from users_client import errors
+
+OK = 0
+FAILURE = 1  # anything not listed below, such as an INTERNAL error in a service
+USAGE = 2  # bad command line, or input the service refused (INVALID_ARGUMENT)
+NOT_FOUND = 3
+VERSION_CONFLICT = 4
+UNAVAILABLE = 5  # the service, or its database, cannot be reached
+REQUEST_ID_REUSED = 6
+DEADLINE_EXCEEDED = 7
+INTERRUPTED = 130  # Ctrl-C during a one-shot command (the shell's convention: 128 + SIGINT)
+
+EXIT_CODES_HELP = """exit codes:
+  0  success                        4  version conflict (--expected-version is not current)
+  1  any other error                5  a service or its database cannot be reached
+  2  bad command line or bad input  6  --request-id already used for a different request
+  3  user not found                 7  no answer before the deadline (--timeout)"""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the failed command was about, so that its message can name it."""
+
+    user_id: str = ""
+    request_id: str = ""
+    is_command: bool = False
+
+
+def _retry_hint(context: Context) -> str:
+    if context.is_command and context.request_id:
+        return f"; it is safe to retry with --request-id {context.request_id}"
+    return "; retry later"
+
+
+def describe(error: errors.UsersError, context: Context = Context()) -> tuple[str, int]:
+    """Returns the one-line message and the exit code for `error`."""
+    where = f"the {error.service} at {error.address}" if error.service else "the service"
+    if isinstance(error, errors.NotFound):
+        user_id = error.metadata.get("user_id") or context.user_id
+        return f"user {user_id} not found (see `users list`)", NOT_FOUND
+    if isinstance(error, errors.VersionConflict):
+        current = error.current_version
+        if current is None:
+            return f"aborted: {error.message}", VERSION_CONFLICT
+        return (
+            f"version conflict: current version is {current}"
+            f" (check `users get {context.user_id}`, then retry with --expected-version {current})",
+            VERSION_CONFLICT,
+        )
+    if isinstance(error, errors.InvalidArgument):
+        return f"invalid input: {error.message}", USAGE
+    if isinstance(error, errors.RequestIdReused):
+        return (
+            f"request id {context.request_id} was already used for a different request; use a new --request-id",
+            REQUEST_ID_REUSED,
+        )
+    if isinstance(error, errors.Unavailable):
+        if error.service_reached:
+            return f"{where} cannot reach its database: {error.message}{_retry_hint(context)}", UNAVAILABLE
+        return f"cannot reach {where} — is `make run` running?", UNAVAILABLE
+    if isinstance(error, errors.DeadlineExceeded):
+        return f"{where} did not answer in time ({error.message}){_retry_hint(context)}", DEADLINE_EXCEEDED
+    code = error.code.name if error.code is not None else "error"
+    return f"{where} failed: {code}: {error.message}", FAILURE
