@@ -109,6 +109,9 @@ class QuerySettings:
     subscriber_buffer: int
     heartbeat_interval: float
     projector_stale_after: float
+    projection_name: str
+    poll_interval: float
+    page_token_secret: bytes
 
 
 def common(env: Mapping[str, str] = os.environ) -> Common:
@@ -168,13 +171,28 @@ def projector_settings(env: Mapping[str, str] = os.environ) -> ProjectorSettings
     )
 
 
+def _page_token_secret(env: Mapping[str, str], database: Database, projection_name: str) -> bytes:
+    # Replicas must agree on the key without coordination, so the default is derived from what they
+    # share: the read model they serve. It detects tampered and foreign tokens; it is not a secret
+    # (tokens only name a place in a listing the caller may read anyway). Set one to make it so.
+    given = env.get("PAGE_TOKEN_SECRET", "").strip()
+    if given:
+        return given.encode()
+    return f"users.v1 page token|{database.schema}|{projection_name}".encode()
+
+
 def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
     """Reads the query service's settings."""
+    database = read_model(env)
+    projection_name = _schema(env, "PROJECTION_NAME", "users")
     return QuerySettings(
         common=common(env),
-        read_model=read_model(env),
+        read_model=database,
         port=_int(env, "QUERY_SERVICE_PORT", 50052),
         subscriber_buffer=_int(env, "STREAM_SUBSCRIBER_BUFFER", 1024, minimum=1),
         heartbeat_interval=_float(env, "STREAM_HEARTBEAT_SECONDS", 5.0),
         projector_stale_after=_float(env, "PROJECTOR_STALE_AFTER_SECONDS", 15.0),
+        projection_name=projection_name,
+        poll_interval=_float(env, "QUERY_POLL_INTERVAL_SECONDS", 1.0),
+        page_token_secret=_page_token_secret(env, database, projection_name),
     )

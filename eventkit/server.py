@@ -62,13 +62,13 @@ def _bind(server: Any, host: str, port: int) -> int:
     return bound
 
 
-def _register(server: Any, services: list[Service], health_servicer: Any) -> Health:
+def _register(server: Any, services: list[Service], health_servicer: Any) -> list[str]:
     for service in services:
         service.register(service.servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [s.name for s in services]
     reflection.enable(server, names + [health.SERVICE_NAME])
-    return Health(health_servicer, names)
+    return names
 
 
 def start(services: list[Service], host: str, port: int, max_workers: int = 16) -> Running:
@@ -81,38 +81,54 @@ def start(services: list[Service], host: str, port: int, max_workers: int = 16) 
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
     )
-    state = _register(server, services, health_servicer)
+    state = Health(health_servicer, _register(server, services, health_servicer))
     bound = _bind(server, host, port)
     state.set(False)
     server.start()
     return Running(server, bound, state)
 
 
-async def start_async(services: list[Service], host: str, port: int) -> tuple[grpc.aio.Server, int, Health]:
-    """Starts an asyncio server on host:port; health starts NOT_SERVING."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    health_servicer = health.aio.HealthServicer()
-    state = _register(server, services, health_servicer)
-    bound = _bind(server, host, port)
-    await health_servicer.set("", NOT_SERVING)
-    await server.start()
-    return server, bound, _AsyncHealth(health_servicer, [s.name for s in services])
+@dataclass
+class RunningAsync:
+    """A started asyncio server, the port it bound, and its health switch."""
+
+    server: grpc.aio.Server
+    port: int
+    health: "AsyncHealth"
 
 
-class _AsyncHealth(Health):
-    """The asyncio health servicer's setters are coroutines; this schedules them."""
+class AsyncHealth:
+    """Sets one health status for an asyncio server and each of its services, from its event loop."""
 
-    def set(self, serving: bool) -> None:  # type: ignore[override]
-        import asyncio
+    def __init__(self, servicer: Any, names: Iterable[str]) -> None:
+        self._servicer = servicer
+        self._names = ["", *names]
+        self._serving: bool | None = None
 
+    async def set(self, serving: bool) -> None:
+        """Sets every service SERVING or NOT_SERVING; repeating the current status costs nothing."""
+        if serving == self._serving:
+            return
+        self._serving = serving
         status = SERVING if serving else NOT_SERVING
         for name in self._names:
-            asyncio.ensure_future(self._servicer.set(name, status))
+            await self._servicer.set(name, status)
 
-    def shutdown(self) -> None:
-        import asyncio
+    async def shutdown(self) -> None:
+        """Marks every service NOT_SERVING for good, so balancers stop routing here."""
+        self._serving = False
+        await self._servicer.enter_graceful_shutdown()
 
-        asyncio.ensure_future(self._servicer.enter_graceful_shutdown())
+
+async def start_async(services: list[Service], host: str, port: int) -> RunningAsync:
+    """Starts an asyncio server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_servicer = health.aio.HealthServicer()
+    state = AsyncHealth(health_servicer, _register(server, services, health_servicer))
+    await state.set(False)
+    bound = _bind(server, host, port)
+    await server.start()
+    return RunningAsync(server, bound, state)
 
 
 def stop_on_signals(stop: Callable[[], None]) -> threading.Event:

@@ -1,0 +1,166 @@
+"""The hub: one LISTEN connection per process that follows the projection and fans its events out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Awaitable, Callable, NamedTuple, Protocol
+
+import psycopg
+
+from eventkit import db, migrations
+from eventkit.config import Database
+from query_service import messages, queries
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "users_v1_projected"
+FETCH_SIZE = 1000
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class Published(NamedTuple):
+    """One event as the hub hands it to live subscribers; the message is built once for all of them."""
+
+    position: int
+    type: int
+    user_id: str
+    message: Any
+
+
+class Listener(Protocol):
+    """A live subscriber as the hub sees it."""
+
+    def offer(self, events: list[Published]) -> bool: ...  # False: its buffer is full, drop it
+    def close(self) -> None: ...
+
+
+class Hub:
+    """Follows the projection's checkpoint and hands each new event-log row to every live subscriber.
+
+    `head` is the position fanned out so far: every event up to it has been offered to every live
+    subscriber, and the read model reflects it. It only moves in `_publish`, which never awaits, so
+    code that checks `head` and joins the live set without awaiting in between misses nothing.
+    """
+
+    def __init__(self, database: Database, projection: str, poll_interval: float, stale_after: float) -> None:
+        self.head = 0
+        self.ready = False
+        self.closed = False
+        self._database = database
+        self._projection = projection
+        self._poll_interval = poll_interval
+        self._stale_after = stale_after
+        self._on_health: Callable[[bool], Awaitable[None]] | None = None
+        self._live: set[Listener] = set()
+        self._all: set[Listener] = set()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._seen: tuple[float, float | None] = (time.monotonic(), None)  # (when read, seconds ago then)
+        self._connected = False
+
+    @property
+    def subscribers(self) -> int:
+        """How many streams are attached (live or catching up)."""
+        return len(self._all)
+
+    def attach(self, listener: Listener) -> None:
+        """Registers a stream, so that close() ends it."""
+        self._all.add(listener)
+
+    def join(self, listener: Listener) -> None:
+        """Adds a listener to the live set; it receives every event after the current head."""
+        self._live.add(listener)
+
+    def detach(self, listener: Listener) -> None:
+        """Forgets a stream at once (it ended, was cancelled, or its client went away)."""
+        self._live.discard(listener)
+        self._all.discard(listener)
+
+    def projector_alive(self) -> bool:
+        """Tells whether the projector showed a sign of life within the stale threshold."""
+        read_at, age = self._seen
+        return self._connected and age is not None and age + time.monotonic() - read_at < self._stale_after
+
+    async def reached(self, position: int, timeout: float) -> bool:
+        """Waits until `head` >= position; returns False if `timeout` passes first."""
+        if position <= self.head:
+            return True
+        waiter = (position, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter[1], timeout)
+            return True
+        except TimeoutError:
+            return position <= self.head
+        finally:
+            self._waiters.remove(waiter)
+
+    def close(self) -> None:
+        """Ends every stream (the server is shutting down)."""
+        self.closed = True
+        for listener in list(self._all):
+            listener.close()
+
+    async def run(self, on_health: Callable[[bool], Awaitable[None]] | None = None) -> None:
+        """Keeps the LISTEN connection up, reconnecting with backoff, until cancelled; reports health."""
+        self._on_health = on_health
+        backoff = 0.1
+        while not self.closed:
+            try:
+                await self._follow()
+            except psycopg.Error as exc:
+                log.warning("read model unreachable; reconnecting", extra={"error": str(exc).strip()})
+            except Exception:  # noqa: BLE001 - a bug must not stop the relay for good
+                log.exception("the hub failed; reconnecting")
+            if self._connected:
+                backoff = 0.1
+            self._connected = False
+            if self._on_health:
+                await self._on_health(False)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _follow(self) -> None:
+        if not self.ready:
+            # Whichever of projector and query service starts first creates the tables.
+            await asyncio.to_thread(_migrate, self._database)
+        async with await db.connect_async(self._database, autocommit=True) as conn:
+            # LISTEN before reading: a projection committed in between is then both read and notified.
+            await queries.listen(conn, CHANNEL)
+            if not self.ready:
+                self.head = (await queries.checkpoint(conn, self._projection)).position
+            await self._drain(conn)
+            self.ready = self._connected = True
+            log.info("following the projection", extra={"position": self.head})
+            if self._on_health:
+                await self._on_health(True)
+            while True:
+                # The payload (a position) is a hint only: the table is the truth, read after any wake-up.
+                async for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
+                    pass
+                await self._drain(conn)
+
+    async def _drain(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        checkpoint = await queries.checkpoint(conn, self._projection)
+        self._seen = (time.monotonic(), checkpoint.seen_seconds_ago)
+        while checkpoint.position > self.head:
+            rows = await queries.log_between(conn, self.head, checkpoint.position, FETCH_SIZE)
+            # A full page may stop short of the checkpoint; positions without rows (events the
+            # projection skipped) are covered once a page ends before the limit.
+            upto = rows[-1].position if len(rows) == FETCH_SIZE else checkpoint.position
+            self._publish([Published(r.position, r.type, r.user_id, messages.event(r)) for r in rows], upto)
+
+    def _publish(self, events: list[Published], upto: int) -> None:
+        for listener in list(self._live):
+            if not listener.offer(events):
+                self._live.discard(listener)  # it catches up from the event log on its own
+        self.head = upto
+        for position, future in self._waiters:
+            if position <= upto and not future.done():
+                future.set_result(None)
+
+
+def _migrate(database: Database) -> None:
+    with db.connect(database) as conn:
+        migrations.apply(conn, "read_model", database.schema)

@@ -1,0 +1,43 @@
+"""Builds the API's messages from read-model rows."""
+
+from __future__ import annotations
+
+from eventkit.timestamps import to_timestamp
+from query_service.queries import LogRow, UserRow
+from users.v1 import query_service_pb2 as pb
+from users.v1 import resources_pb2
+
+
+def user(row: UserRow) -> resources_pb2.User:
+    """Returns the API's User for a read-model row."""
+    return resources_pb2.User(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        create_time=to_timestamp(row.create_time),
+        update_time=to_timestamp(row.update_time),
+    )
+
+
+def event(row: LogRow) -> pb.StreamEventsResponse:
+    """Returns the stream message that carries one event-log row."""
+    return pb.StreamEventsResponse(
+        event=resources_pb2.Event(
+            position=row.position,
+            type=row.type,  # type: ignore[arg-type]  # the column holds EventType numbers
+            user_id=row.user_id,
+            version=row.version,
+            name=row.name,
+            record_time=to_timestamp(row.record_time),
+        )
+    )
+
+
+def caught_up(position: int) -> pb.StreamEventsResponse:
+    """Returns the marker that the replay has reached the head."""
+    return pb.StreamEventsResponse(caught_up=pb.CaughtUp(position=position))
+
+
+def heartbeat(position: int) -> pb.StreamEventsResponse:
+    """Returns a heartbeat: every matching event up to `position` has been sent."""
+    return pb.StreamEventsResponse(heartbeat=pb.Heartbeat(position=position))

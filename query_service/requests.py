@@ -1,0 +1,78 @@
+"""Checks and normalises the fields of incoming queries; raises InvalidArgument naming the field."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from dataclasses import dataclass
+
+from eventkit.codec import TYPE_NAMES
+from eventkit.errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+MAX_PREFIX_LENGTH = 200  # names are at most 200 characters: a longer prefix matches nothing
+
+
+def parse_id(raw: str, field: str = "id", required: bool = True) -> str | None:
+    """Returns the canonical form of a UUID; an empty optional one gives None."""
+    if not raw:
+        if required:
+            raise InvalidArgument(field, "is required")
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise InvalidArgument(field, "must be a UUID") from None
+
+
+def page_size(value: int) -> int:
+    """Returns the page size to serve: 0 means the default, larger than the maximum is capped."""
+    if value < 0:
+        raise InvalidArgument("page_size", "must not be negative")
+    return min(value or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def name_prefix(raw: str) -> str:
+    """Returns the name prefix to filter on ('' for all users)."""
+    if any(unicodedata.category(ch) == "Cc" for ch in raw):
+        raise InvalidArgument("name_prefix", "must not contain control characters")
+    if len(raw) > MAX_PREFIX_LENGTH:
+        raise InvalidArgument("name_prefix", f"must be at most {MAX_PREFIX_LENGTH} characters")
+    return raw
+
+
+def min_position(value: int) -> int:
+    """Returns the position a read must reflect (0: no wait)."""
+    if value < 0:
+        raise InvalidArgument("min_position", "must not be negative")
+    return value
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which events a subscriber wants: some types (None: all) of one user (None: all)."""
+
+    types: frozenset[int] | None
+    user_id: str | None
+
+    def accepts(self, event_type: int, user_id: str) -> bool:
+        """Tells whether an event of this type and user passes the filter."""
+        return (self.types is None or event_type in self.types) and (self.user_id is None or user_id == self.user_id)
+
+
+def stream_filter(event_types: list[int], user_id: str) -> Filter:
+    """Returns the filter of a StreamEvents request."""
+    unknown = [t for t in event_types if t not in TYPE_NAMES]
+    if unknown:
+        raise InvalidArgument("event_types", f"unknown event type {unknown[0]}")
+    return Filter(frozenset(event_types) or None, parse_id(user_id, "user_id", required=False))
+
+
+def after_position(has_value: bool, value: int) -> int | None:
+    """Returns the position a replay starts after, or None for live events only."""
+    if not has_value:
+        return None
+    if value < 0:
+        raise InvalidArgument("after_position", "must not be negative")
+    return value

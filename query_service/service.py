@@ -1,0 +1,96 @@
+"""The QueryService gRPC edge: reads the read model, waits for positions, relays the event stream."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import grpc
+from psycopg_pool import AsyncConnectionPool
+
+from eventkit.errors import DeadlineExceeded, NotFound, Unavailable
+from eventkit.status import grpc_errors
+from query_service import messages, queries, requests
+from query_service.hub import Hub
+from query_service.stream import ShuttingDown, Subscription
+from query_service.tokens import PageTokens
+from users.v1 import query_service_pb2 as pb
+from users.v1 import query_service_pb2_grpc as pb_grpc
+
+# How long a read with min_position waits when the call has no deadline.
+DEFAULT_WAIT_SECONDS = 30.0
+_NO_DEADLINE = 365 * 24 * 3600.0
+
+
+def _answer_margin(remaining: float) -> float:
+    # Stop waiting a little before the deadline, so the caller gets our status (UNAVAILABLE or
+    # DEADLINE_EXCEEDED with a reason) rather than its own client-side timeout.
+    return min(0.1, remaining * 0.1)
+
+
+class QueryService(pb_grpc.QueryServiceServicer):
+    """Serves GetUser, ListUsers and StreamEvents from the read model, through one hub per process."""
+
+    def __init__(self, pool: AsyncConnectionPool, hub: Hub, tokens: PageTokens, buffer: int, heartbeat: float) -> None:
+        self._pool = pool
+        self._hub = hub
+        self._tokens = tokens
+        self._buffer = buffer
+        self._heartbeat = heartbeat
+
+    def _require_ready(self) -> None:
+        if self._hub.closed:
+            raise ShuttingDown("the server is shutting down")
+        if not self._hub.ready:
+            raise Unavailable("the read model is not reachable yet; retry later")
+
+    async def _reflect(self, position: int, context: grpc.aio.ServicerContext) -> None:
+        """Returns once the read model has applied `position` (read-your-writes), or raises."""
+        self._require_ready()
+        if position <= self._hub.head:
+            return
+        remaining = context.time_remaining()  # None, or a huge number, without a deadline
+        if remaining is None or remaining > _NO_DEADLINE:
+            wait = DEFAULT_WAIT_SECONDS
+        else:
+            wait = max(remaining - _answer_margin(remaining), 0.0)
+        if await self._hub.reached(position, wait):
+            return
+        if self._hub.closed:
+            raise ShuttingDown("the server is shutting down")
+        if not self._hub.projector_alive():
+            raise Unavailable(f"position {position} is not applied and the projector is not running", min_position=str(position))
+        raise DeadlineExceeded(f"position {position} was not applied within {wait:.1f}s", min_position=str(position))
+
+    @grpc_errors
+    async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> Any:
+        user_id = requests.parse_id(request.id)
+        assert user_id is not None
+        await self._reflect(requests.min_position(request.min_position), context)
+        async with self._pool.connection() as conn:
+            row = await queries.get_user(conn, user_id)
+        if row is None:
+            raise NotFound(f"user {user_id} not found", user_id=user_id)
+        return pb.GetUserResponse(user=messages.user(row))
+
+    @grpc_errors
+    async def ListUsers(self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext) -> Any:
+        size = requests.page_size(request.page_size)
+        prefix = requests.name_prefix(request.name_prefix)
+        after = self._tokens.decode(request.page_token, prefix) if request.page_token else queries.FIRST_KEY
+        await self._reflect(requests.min_position(request.min_position), context)
+        async with self._pool.connection() as conn:
+            rows = await queries.list_users(conn, prefix, after, size + 1)  # one more tells if a next page exists
+        page = rows[:size]
+        token = self._tokens.encode((page[-1][1], page[-1][0].id), prefix) if len(rows) > size else ""
+        return pb.ListUsersResponse(users=[messages.user(row) for row, _ in page], next_page_token=token)
+
+    @grpc_errors
+    async def StreamEvents(self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        wanted = requests.stream_filter(list(request.event_types), request.user_id)
+        after = requests.after_position(request.HasField("after_position"), request.after_position)
+        self._require_ready()
+        subscription = Subscription(self._hub, self._pool, wanted, self._buffer, self._heartbeat)
+        # Frees the subscriber the moment the call ends, even while the stream is parked in a write.
+        context.add_done_callback(lambda _: self._hub.detach(subscription.subscriber))
+        async for message in subscription.messages(after):
+            yield message

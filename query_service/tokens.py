@@ -1,0 +1,59 @@
+"""Opaque, signed page tokens for ListUsers: the last key of a page and the filter it belongs to."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import uuid
+
+from eventkit.errors import InvalidArgument
+
+_VERSION = 1
+_MAC_BYTES = 16  # 128 bits: forging by chance is out of reach; tokens stay short
+_INVALID = "is not a page token of this listing; start again with an empty page_token"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:  # one spelling per token: the decoder forgives stray padding and characters
+        raise ValueError("not canonical base64")
+    return raw
+
+
+class PageTokens:
+    """Encodes and checks page tokens with an HMAC, so a tampered or foreign token is refused."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def encode(self, key: tuple[str, str], prefix: str) -> str:
+        """Returns the token that continues after `key` (lower-cased name, id) in the listing of `prefix`."""
+        payload = json.dumps([_VERSION, key[0], key[1], prefix], ensure_ascii=False, separators=(",", ":")).encode()
+        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+
+    def decode(self, token: str, prefix: str) -> tuple[str, str]:
+        """Returns the key a token continues after; raises InvalidArgument unless it is ours and for `prefix`."""
+        try:
+            body, mac = token.split(".")
+            payload = _unb64(body)
+            if not hmac.compare_digest(_unb64(mac), self._mac(payload)):
+                raise ValueError("bad signature")
+            version, name, user_id, token_prefix = json.loads(payload)
+            if version != _VERSION or not all(isinstance(v, str) for v in (name, user_id, token_prefix)):
+                raise ValueError("unknown layout")
+            uuid.UUID(user_id)
+        except (ValueError, TypeError, binascii.Error):
+            raise InvalidArgument("page_token", _INVALID) from None
+        if token_prefix != prefix:
+            raise InvalidArgument("page_token", "belongs to a listing with another name_prefix")
+        return name, user_id
