@@ -19,6 +19,9 @@ from users_client.retrying import RetryPolicy, Target
 DEFAULT_COMMAND_ADDR = "localhost:50051"
 DEFAULT_QUERY_ADDR = "localhost:50052"
 DEFAULT_TIMEOUT = 10.0
+# A stream that was flowing is resumed this many times (backoff capped at max_backoff, about a
+# minute in all): long enough for a query service to restart, short enough to notice a real outage.
+_RESUME_ATTEMPTS = 30
 
 # Reconnect quickly after a service restart, so that a retry a fraction of a second later finds it
 # (gRPC's default first reconnect backoff is a whole second).
@@ -134,14 +137,16 @@ class UsersClient:
     ) -> Iterator[models.StreamItem]:
         """Yields events (and CaughtUp / Heartbeat markers) until the caller stops iterating.
 
-        With `reconnect`, a stream cut by UNAVAILABLE resumes after the last position it delivered,
-        so the caller sees no gap and no duplicate; before any position is known, a live-only
-        stream (no `after`) resumes live.
+        With `reconnect`, a stream cut by UNAVAILABLE (a query service restarting) resumes after
+        the last position it delivered, so the caller sees no gap and no duplicate; a live-only
+        stream (no `after`) that has delivered nothing yet resumes live. A stream that never
+        started fails as fast as any call; one that was flowing waits up to about a minute.
         """
         target = Target("query service", self.query_address)
         numbers = [models.event_type_number(name) for name in types]
         position = after
         failures = 0
+        flowed = False
         backoff = self.retry.initial_backoff
         while True:
             request = qry.StreamEventsRequest(event_types=numbers, user_id=user_id)
@@ -150,7 +155,7 @@ class UsersClient:
             call = self._queries.StreamEvents(request)
             try:
                 for message in call:
-                    failures, backoff = 0, self.retry.initial_backoff
+                    failures, flowed, backoff = 0, True, self.retry.initial_backoff
                     item = models.stream_item(message)
                     if item is None:
                         continue
@@ -160,7 +165,8 @@ class UsersClient:
             except grpc.RpcError as error:
                 failure = errors.from_rpc_error(error, target.service, target.address)
                 failures += 1
-                if not (reconnect and isinstance(failure, errors.Unavailable) and failures < self.retry.attempts):
+                limit = _RESUME_ATTEMPTS if flowed else self.retry.attempts
+                if not (reconnect and isinstance(failure, errors.Unavailable) and failures < limit):
                     raise failure from None
             finally:
                 call.cancel()

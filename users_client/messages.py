@@ -38,6 +38,15 @@ def _retry_hint(context: Context) -> str:
     return "; retry later"
 
 
+def _unavailable(error: errors.Unavailable, where: str, context: Context) -> str:
+    if not error.service_reached:
+        return f"cannot reach {where} — is `make run` running?"
+    # The service answered and said why (its database is down, the projector is not running):
+    # its message already tells what to wait for.
+    hint = f" (a retry with --request-id {context.request_id} is safe)" if context.is_command and context.request_id else ""
+    return f"{where} is unavailable: {error.message}{hint}"
+
+
 def describe(error: errors.UsersError, context: Context = Context()) -> tuple[str, int]:
     """Returns the one-line message and the exit code for `error`."""
     where = f"the {error.service} at {error.address}" if error.service else "the service"
@@ -61,9 +70,7 @@ def describe(error: errors.UsersError, context: Context = Context()) -> tuple[st
             REQUEST_ID_REUSED,
         )
     if isinstance(error, errors.Unavailable):
-        if error.service_reached:
-            return f"{where} cannot reach its database: {error.message}{_retry_hint(context)}", UNAVAILABLE
-        return f"cannot reach {where} — is `make run` running?", UNAVAILABLE
+        return _unavailable(error, where, context), UNAVAILABLE
     if isinstance(error, errors.DeadlineExceeded):
         return f"{where} did not answer in time ({error.message}){_retry_hint(context)}", DEADLINE_EXCEEDED
     code = error.code.name if error.code is not None else "error"

@@ -115,6 +115,8 @@ def build() -> Parser:
     lst.add_argument("--page-size", type=_non_negative, default=0, metavar="N", help="users per page (default: 50)")
     lst.add_argument("--page-token", default="", metavar="TOKEN", help="the page after the one that printed this token")
     lst.add_argument("--all", action="store_true", help="fetch every page")
+    lst.add_argument("--min-position", type=_non_negative, default=0, metavar="P",
+                     help="wait (within --timeout) until the read model has applied position P")
     watch = sub("watch", "print events live until Ctrl-C", f"users watch --after 0\n  users watch --type added --type deleted --user {EXAMPLE_ID}")
     watch.add_argument("--after", type=_non_negative, default=None, metavar="P",
                        help="replay every event after position P first (default: only new events)")

@@ -54,6 +54,14 @@ class Stack:
         self.query = self.start_service("query_service", self.env()).wait_serving(60)
         return self.query
 
+    def restart_query(self) -> ServiceProcess:
+        """Stops the query service (SIGTERM) and starts it again on the same port."""
+        assert self.query is not None
+        port = self.query.port
+        self.query.terminate()
+        self.query = self.start_service("query_service", self.env(), port=port).wait_serving(60)
+        return self.query
+
     def start_all(self) -> "Stack":
         """Starts the command service, then the projector, then the query service, each until SERVING."""
         self.start_command()

@@ -54,8 +54,8 @@ def test_event_type_names_follow_the_proto_enum() -> None:
     assert models.EVENT_TYPES == {"UserAdded": 1, "UserEdited": 2, "UserDeleted": 3}
 
 
-def unavailable(reason: str = "") -> errors.Unavailable:
-    return errors.Unavailable("down", code=grpc.StatusCode.UNAVAILABLE, reason=reason,
+def unavailable(reason: str = "", message: str = "down") -> errors.Unavailable:
+    return errors.Unavailable(message, code=grpc.StatusCode.UNAVAILABLE, reason=reason,
                               service="query service", address="localhost:50052")
 
 
@@ -69,10 +69,10 @@ def test_each_error_class_has_its_own_exit_code() -> None:
     assert codes == [3, 4, 2, 6, 5, 7, 1]
 
 
-def test_an_unreachable_service_and_an_unreachable_database_read_differently() -> None:
+def test_an_unreachable_service_and_a_service_that_says_why_read_differently() -> None:
     assert messages.describe(unavailable())[0] == "cannot reach the query service at localhost:50052 — is `make run` running?"
-    line, code = messages.describe(unavailable("DATABASE_UNAVAILABLE"))
-    assert line == "the query service at localhost:50052 cannot reach its database: down; retry later" and code == 5
+    line, code = messages.describe(unavailable("DATABASE_UNAVAILABLE", "the database is unreachable; retry later"))
+    assert line == "the query service at localhost:50052 is unavailable: the database is unreachable; retry later" and code == 5
 
 
 def test_a_failed_command_names_the_request_id_that_makes_its_retry_safe() -> None:
