@@ -1,0 +1,146 @@
+"""The Compose files, checked against the code: commands, variables, ports, health checks and dependencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from deploy.checks import code
+from deploy.checks.compose import (
+    command, container_ports, depends_on, duration_seconds, environment, load, start_order,
+)
+from deploy.checks.dockerfile import parse
+from tests.support.processes import PORT_VARIABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+FILES = sorted(DEPLOY.glob("compose*.yaml"))
+DOCKERFILE = parse((DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
+
+
+def ours(services: dict[str, Any]) -> dict[str, Any]:
+    """The services built from this repository (the rest are third-party images such as postgres)."""
+    return {name: service for name, service in services.items() if "build" in service}
+
+
+def module_of(service: dict[str, Any]) -> tuple[str, list[str]]:
+    argv = command(service) or DOCKERFILE.stages[-1].all("CMD")[-1].exec_form()
+    return code.module_command(argv)
+
+
+@pytest.fixture(params=FILES, ids=[f.name for f in FILES])
+def services(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return load(request.param)["services"]
+
+
+def test_there_are_the_two_server_file_and_the_one_server_variant() -> None:
+    assert {f.name for f in FILES} == {"compose.yaml", "compose.one-server.yaml"}
+
+
+def test_every_variable_has_a_default_so_the_one_liner_needs_no_setup() -> None:
+    for file in FILES:
+        text = str(load(file))
+        assert "${" not in text and "$$" not in text
+        chosen = str(load(file, {"POSTGRES_PASSWORD": "chosen-by-the-user"}))
+        assert "chosen-by-the-user" in chosen, "the password can be set without editing the file"
+
+
+def test_each_service_runs_a_command_the_code_has(services) -> None:
+    assert set(ours(services)) == set(PORT_VARIABLE), "one container per service, named after its module"
+    for name, service in ours(services).items():
+        module, args = module_of(service)
+        assert module == name and code.has_main(module)
+        assert code.accepts(module, args), f"`python -m {module} --help` does not list {args[0]!r}"
+
+
+def test_each_service_sets_only_what_its_code_reads_and_everything_it_requires(services) -> None:
+    for name, service in ours(services).items():
+        module, _ = module_of(service)
+        env = environment(service)
+        code.read_settings(module, env)  # a missing required variable or a bad value raises ConfigError
+        assert code.unread(module, env) == set(), f"{name} sets variables its code never reads"
+
+
+def test_services_sharing_a_database_agree_on_where_it_is(services) -> None:
+    def settings(module: str) -> Any:
+        return code.read_settings(module, environment(services[module]))[0]
+
+    command_side, projector, query = (settings(m) for m in ("command_service", "projector_service", "query_service"))
+    assert (projector.event_store.dsn, projector.event_store.schema) == (command_side.event_store.dsn, command_side.event_store.schema)
+    assert (projector.read_model.dsn, projector.read_model.schema) == (query.read_model.dsn, query.read_model.schema)
+    assert projector.projection_name == query.projection_name
+    if projector.event_store.dsn == projector.read_model.dsn:
+        assert projector.event_store.schema != projector.read_model.schema, "one database, two schemas"
+
+
+def test_each_dsn_names_a_healthy_dependency_with_its_credentials(services) -> None:
+    for name, service in ours(services).items():
+        for variable, value in environment(service).items():
+            if not variable.endswith("_DSN"):
+                continue
+            url = urlsplit(value)
+            assert url.scheme in ("postgresql", "postgres") and url.port == 5432
+            assert depends_on(service).get(url.hostname) == "service_healthy", f"{name} may start before {url.hostname}"
+            database = environment(services[url.hostname])
+            assert (url.username, unquote(url.password or ""), url.path.lstrip("/")) == (
+                database["POSTGRES_USER"], database["POSTGRES_PASSWORD"], database["POSTGRES_DB"])
+
+
+def test_what_a_service_waits_for_has_a_healthcheck_and_the_order_has_no_cycle(services) -> None:
+    order = start_order(services)
+    for name, service in services.items():
+        for dependency, condition in depends_on(service).items():
+            assert condition == "service_healthy", f"{name} waits for {dependency} only to start"
+            assert "healthcheck" in services[dependency] and order.index(dependency) < order.index(name)
+
+
+def test_service_healthchecks_ask_the_health_service_of_their_own_module(services) -> None:
+    runtime = DOCKERFILE.stages[-1]
+    assert runtime.env()["PATH"].startswith("/opt/venv/bin:")
+    installs = " ".join(r.args for s in DOCKERFILE.stages for r in s.all("RUN"))
+    assert "deploy/healthcheck.py /opt/venv/bin/healthcheck" in installs, "the image puts `healthcheck` on PATH"
+    for name, service in ours(services).items():
+        module, _ = module_of(service)
+        assert service["healthcheck"]["test"] == ["CMD", "healthcheck", module]
+    for name, service in services.items():
+        if name not in ours(services):
+            assert "pg_isready" in " ".join(service["healthcheck"]["test"])
+
+
+def test_only_the_two_apis_are_published_each_on_its_own_port(services) -> None:
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"command_service", "query_service"}, "databases and the projector stay private"
+    for name in published:
+        module, _ = module_of(services[name])
+        assert container_ports(services[name]) == [code.ports(module, environment(services[name]))["grpc"]]
+
+
+def test_every_service_builds_the_one_image_from_the_repository(services) -> None:
+    images = {service["image"] for service in ours(services).values()}
+    assert len(images) == 1, "one image, three entry points"
+    for service in ours(services).values():
+        context = (DEPLOY / service["build"]["context"]).resolve()
+        assert context == ROOT and (context / service["build"]["dockerfile"]).is_file()
+
+
+def test_containers_are_locked_down_and_stop_after_the_services_own_grace(services) -> None:
+    for name, service in ours(services).items():
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in service["security_opt"]
+        module, _ = module_of(service)
+        grace = code.read_settings(module, environment(service))[0].common.shutdown_grace
+        assert duration_seconds(service["stop_grace_period"]) > grace, f"{name} is killed while draining"
+
+
+def test_databases_keep_their_data_in_declared_named_volumes() -> None:
+    for file in FILES:
+        compose = load(file)
+        for name, service in compose["services"].items():
+            if name in ours(compose["services"]):
+                assert not service.get("volumes"), "the services keep no state"
+                continue
+            sources = [volume.split(":")[0] for volume in service["volumes"]]
+            assert sources and all(source in compose["volumes"] for source in sources)
