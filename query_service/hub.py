@@ -48,6 +48,7 @@ class Hub:
         self.head = 0
         self.ready = False
         self.closed = False
+        self.overflows = 0  # how often a subscriber fell behind its buffer (and caught up from the log)
         self._database = database
         self._projection = projection
         self._poll_interval = poll_interval
@@ -63,6 +64,11 @@ class Hub:
     def subscribers(self) -> int:
         """How many streams are attached (live or catching up)."""
         return len(self._all)
+
+    @property
+    def waiting(self) -> int:
+        """How many reads wait for a position the read model has not reached."""
+        return len(self._waiters)
 
     def attach(self, listener: Listener) -> None:
         """Registers a stream, so that close() ends it."""
@@ -155,6 +161,7 @@ class Hub:
         for listener in list(self._live):
             if not listener.offer(events):
                 self._live.discard(listener)  # it catches up from the event log on its own
+                self.overflows += 1
         self.head = upto
         for position, future in self._waiters:
             if position <= upto and not future.done():

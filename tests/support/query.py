@@ -31,10 +31,13 @@ class QueryServer:
     loop: asyncio.AbstractEventLoop
     stopped: threading.Event
     _stop: Any = None
+    stopping: bool = False
 
     def shutdown(self) -> None:
-        """Stops as SIGTERM does: streams end with UNAVAILABLE, then the server stops."""
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=30)
+        """Stops as SIGTERM does: streams end with UNAVAILABLE, then the server stops (once)."""
+        if not self.stopping:
+            self.stopping = True
+            asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=30)
 
 
 @contextlib.contextmanager
@@ -91,7 +94,6 @@ def query_server(
         yield running
     finally:
         channel.close()
-        if not stopped.is_set():
-            running.shutdown()
+        running.shutdown()
         thread.join(timeout=30)
         loop.close()

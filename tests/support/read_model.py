@@ -24,6 +24,7 @@ class TinyProjection:
 
     def __init__(self, database: Database, name: str = "users") -> None:
         self.name = name
+        self.database = database
         self.conn: psycopg.Connection[Any] = db.connect(database, autocommit=True)
         migrations.apply(self.conn, "read_model", database.schema)
         with self.conn.transaction():
