@@ -37,7 +37,12 @@ test: install
 lint: install
 	cd protos && ../$(BIN)/buf lint
 
-bench: install
+# The bench extra (the eventsourcing peer and matplotlib) is installed only for `make bench`.
+$(VENV)/.bench: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: install $(VENV)/.bench
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 clean:

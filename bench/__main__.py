@@ -1,0 +1,39 @@
+"""`python -m bench [--quick] [--only SECTION ...]` runs the benchmark; `--render` rewrites BENCHMARKS.md's tables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parses the command line and runs, or renders."""
+    from bench import render, runner
+    from bench.plan import FULL, QUICK
+
+    names = [name for name, _ in runner.SECTIONS]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short windows and small data (under five minutes)")
+    parser.add_argument("--only", nargs="+", choices=names, default=[], metavar="SECTION",
+                        help=f"run only these sections: {', '.join(names)} (limits always run first)")
+    parser.add_argument("--render", action="store_true",
+                        help="write the latest results JSON's tables into BENCHMARKS.md and exit")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where results go (default bench/results)")
+    args = parser.parse_args(argv)
+    if args.render:
+        path = render.render(args.results, ROOT / "BENCHMARKS.md")
+        print(f"BENCHMARKS.md now shows {path.name}")
+        return 0
+    only = ["limits", *args.only] if args.only else []
+    code = runner.run(QUICK if args.quick else FULL, only, args.results)
+    if code == 0 and not args.quick and not args.only:
+        render.render(args.results, ROOT / "BENCHMARKS.md")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

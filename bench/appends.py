@@ -1,0 +1,106 @@
+"""Appends: the store's append path driven directly (in-process threads), then AddUser through gRPC."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+
+from bench import load, measure, sql
+from bench.context import Context, require
+from bench.model import Figure, SectionResult, Target
+
+TITLE = "Appends"
+NOTIFY_CHANNEL = "users_v1_events"
+STORE_TARGET = Target("ratio", 0.8, ">= 0.8x raw INSERT")
+RPC_TARGET = Target("ratio", 0.8, ">= 0.8x trivial RPC")
+TARGET_CLIENTS = 16
+
+
+def run(ctx: Context, result: SectionResult) -> None:
+    """Measures store appends (all levels, guarantees checked), then RPC appends when the service exists."""
+    _store(ctx, result)
+    require("command_service")
+    _rpc(ctx, result)
+
+
+def _store(ctx: Context, result: SectionResult) -> None:
+    dsn = ctx.database("appends")
+    rates: dict[int, float] = {}
+    with psycopg.connect(dsn, autocommit=True) as listener:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        for clients in ctx.plan.concurrency:
+            profile = ctx.profile()
+            # One process, `clients` threads, one Appender: the append path as a library user drives it.
+            outcome = measure.checked(load.run(ctx.pool, "store_append", {"dsn": dsn}, clients, ctx.plan.warmup,
+                                               ctx.plan.duration, 1, profile=profile), f"store appends at {clients}")
+            measure.rate_figure(result, f"store appends (Appender, in-process), {clients} threads", outcome,
+                                "events/s", "store appends", clients, "raw INSERT",
+                                measure.reference(ctx.references, "raw_insert", clients),
+                                STORE_TARGET if clients == TARGET_CLIENTS else None, profile.result)
+            rates[clients] = outcome.rate
+        notifications = sum(1 for _ in listener.notifies(timeout=2.0))
+    ctx.references["store_append"] = rates
+    result.notes.append(_guarantees(ctx, dsn, notifications))
+    ctx.drop(dsn)
+
+
+def _guarantees(ctx: Context, dsn: str, notifications: int) -> str:
+    """Checks what the fast path must keep; raises if any guarantee was broken under load."""
+    events = sql.max_position(dsn)
+    backwards = sql.order_violations(dsn)
+    request_id = str(uuid.uuid4())
+    (answer,) = ctx.pool.run(retry_storm, [(dsn, request_id, 16)])
+    stored = sql.events_of_request(dsn, request_id)
+    broken = []
+    if backwards:
+        broken.append(f"{backwards} events recorded earlier than the event before them")
+    if answer["positions"] != 1 or stored != 1:
+        broken.append(f"16 concurrent retries of one request id gave {answer['positions']} positions, {stored} events")
+    if not 0 < notifications <= events:
+        broken.append(f"{notifications} notifications for {events} events")
+    if broken:
+        raise measure.MeasurementFailed("guarantee broken under load: " + "; ".join(broken))
+    return (f"guarantees held under load: positions in commit order (0 of {events:,} events recorded before "
+            f"their predecessor); 16 concurrent retries of one request_id appended 1 event; "
+            f"{notifications:,} notifications for {events:,} events (one per group-commit transaction, "
+            f"{events / notifications:.1f} events per commit on average)")
+
+
+def retry_storm(dsn: str, request_id: str, copies: int) -> dict[str, Any]:
+    """(In a client process) submits the same AddUser with one request id `copies` times at once."""
+    from command_service import domain
+    from command_service.appender import Appender
+    from eventkit.config import Database
+    from eventkit.startup import migrating_connector
+
+    appender = Appender(migrating_connector(Database(dsn, "event_store", 1), "event_store"))
+    appender.start()
+    try:
+        futures = [appender.submit(domain.AddUser(name="retried", request_id=request_id)) for _ in range(copies)]
+        positions = {future.result(timeout=60).position for future in futures}
+    finally:
+        appender.stop()
+    return {"positions": len(positions)}
+
+
+def _rpc(ctx: Context, result: SectionResult) -> None:
+    dsn = ctx.database("rpc")
+    service = ctx.start("command_service", ctx.service_env(event_store=dsn))
+    rates: dict[int, float] = {}
+    for clients in ctx.plan.concurrency:
+        profile = ctx.profile(service)
+        outcome = measure.checked(load.run(ctx.pool, "add_user", {"address": service.address}, clients,
+                                           ctx.plan.warmup, ctx.plan.duration, ctx.plan.client_processes,
+                                           profile=profile), f"AddUser at {clients}")
+        measure.rate_figure(result, f"AddUser over gRPC, {clients} clients", outcome, "events/s", "AddUser RPC",
+                            clients, "trivial RPC", measure.reference(ctx.references, "trivial_rpc", clients),
+                            RPC_TARGET if clients == TARGET_CLIENTS else None, profile.result)
+        raw = measure.reference(ctx.references, "raw_insert", clients)
+        result.figures.append(Figure(f"AddUser over gRPC, {clients} clients, against raw INSERT", outcome.rate,
+                                     "events/s", "raw INSERT", raw, detail="same run, same concurrency"))
+        rates[clients] = outcome.rate
+    ctx.references["rpc_append"] = rates
+    ctx.stop(service)
+    ctx.drop(dsn)

@@ -1,0 +1,85 @@
+"""Fan-out: 100, 500 and 1,000 live StreamEvents subscribers on one query-service process at 100 events/s."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from bench import load, measure, stack, streams
+from bench.context import Context
+from bench.load import Window
+from bench.model import Figure, SectionResult, Target
+from bench.pool import split
+from bench.processes import memory_kib
+from bench.stats import Histogram
+
+TITLE = "Fan-out: many live subscribers on one query service"
+TARGET_SUBSCRIBERS = 1000
+RATE_TARGET = Target("ratio", 0.7, ">= 0.7x single-stream rate")
+P99_TARGET = {"p99": Target("at most", 250.0, "<= 250 ms")}
+CONNECTS_PER_SECOND = 200  # extra warm-up per subscriber, so every stream is open before the window
+DRIVER_THREADS = 4
+
+
+def run(ctx: Context, result: SectionResult) -> None:
+    """Measures each subscriber level against a fresh stack's query service."""
+    services = stack.start(ctx)
+    try:
+        for subscribers in ctx.plan.fanout_levels:
+            _level(ctx, result, services, subscribers)
+    finally:
+        stack.stop(ctx, services)
+
+
+def _sample_memory(pid: int, until: float, peak: list[int]) -> threading.Thread:
+    def sample() -> None:
+        while time.time() < until:
+            peak[0] = max(peak[0], memory_kib(pid)["rss"])
+            time.sleep(0.2)  # sampling memory, not synchronising
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    return thread
+
+
+def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribers: int) -> None:
+    plan = ctx.plan
+    window = Window.soon(plan.warmup + subscribers / CONNECTS_PER_SECOND, plan.duration)
+    shares = split(subscribers, plan.client_processes)
+    tasks: list[Any] = [(streams.subscribe, (services.query.address, n, window, None, False)) for n in shares]
+    tasks += load.tasks("add_user", {"address": services.command.address}, DRIVER_THREADS, window, 1, plan.fanout_rate)
+    idle = memory_kib(services.query.pid)["rss"]
+    peak = [idle]
+    sampler = _sample_memory(services.query.pid, window.end, peak)
+    profile = ctx.profile(services.command, services.projector, services.query)
+    timers = load.profiled(window, profile)
+    parts = ctx.pool.run_tasks(tasks)
+    for timer in timers:
+        timer.join()
+    sampler.join()
+    driver = measure.checked(load.merge(parts[len(shares):], plan.duration), f"AddUser at {plan.fanout_rate:g}/s")
+    hist, messages, ready, errors, first_error = Histogram(), 0, 0, 0, ""
+    for part in parts[: len(shares)]:
+        hist.merge(part["hist"])
+        messages += part["messages"]
+        ready += part["ready_in_time"]
+        errors += sum(part["errors"].values())
+        first_error = first_error or part["first_error"]
+    if not messages:
+        raise measure.MeasurementFailed(f"{subscribers} subscribers received nothing: {first_error or 'no error'}")
+    delivered = messages / plan.duration
+    expected = subscribers * driver.rate
+    at_target = subscribers == TARGET_SUBSCRIBERS
+    result.figures.append(Figure(
+        f"delivered to {subscribers:,} subscribers at {driver.rate:.0f} events/s", delivered, "messages/s",
+        "single stream", measure.reference(ctx.references, "stream_rate"), RATE_TARGET if at_target else None,
+        f"{delivered / expected:.0%} of {expected:,.0f}/s offered; {measure.latency_text(hist)}"
+        + (f"; {errors} streams failed: {first_error}" if errors else ""), profile.result))
+    measure.latency_figures(result, f"delivery latency (record time -> subscriber), {subscribers:,} subscribers", hist,
+                            P99_TARGET if at_target else {}, profile.result)
+    result.figures.append(Figure(f"subscribers open before the window, {subscribers:,} subscribers", ready, "streams",
+                                 target=Target("at least", subscribers, f"all {subscribers:,}") if at_target else None))
+    result.figures.append(Figure(f"query service peak resident memory, {subscribers:,} subscribers", peak[0] / 1024,
+                                 "MiB", detail=f"{idle / 1024:.0f} MiB before the subscribers connected"))
+    measure.record_throughput(result, "delivered messages/s", subscribers, delivered)

@@ -1,0 +1,89 @@
+"""The machine's own limits, measured in the same run: raw INSERT and read rates, and the gRPC loopback limit."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from bench import load, measure, sql, streams
+from bench.context import Context
+from bench.model import Figure, SectionResult
+from eventkit import migrations
+
+TITLE = "Limits of this machine (the references)"
+READ_BATCH = 1000
+
+
+def run(ctx: Context, result: SectionResult) -> None:
+    """Measures every reference the other sections divide by, and stores them in ctx.references."""
+    _raw_inserts(ctx, result)
+    _trivial_rpc(ctx, result)
+    _seeded_store(ctx, result)
+
+
+def _raw_inserts(ctx: Context, result: SectionResult) -> None:
+    dsn = ctx.database("limits")
+    sql.create_raw_table(dsn)
+    rates: dict[int, float] = {}
+    for clients in ctx.plan.concurrency:
+        profile = ctx.profile()
+        outcome = measure.checked(load.run(ctx.pool, "raw_insert", {"dsn": dsn}, clients, ctx.plan.warmup,
+                                           ctx.plan.duration, ctx.plan.client_processes, profile=profile),
+                                  f"raw INSERT at {clients}")
+        measure.rate_figure(result, f"raw durable single-row INSERT, {clients} clients", outcome, "rows/s",
+                            "raw INSERT", clients, profile=profile.result)
+        rates[clients] = outcome.rate
+    ctx.references["raw_insert"] = rates
+    ctx.drop(dsn)
+
+
+def _trivial_rpc(ctx: Context, result: SectionResult) -> None:
+    server = ctx.start("bench.trivial")
+    try:
+        rates: dict[int, float] = {}
+        for clients in ctx.plan.concurrency:
+            profile = ctx.profile(server)
+            outcome = measure.checked(load.run(ctx.pool, "add_user", {"address": server.address}, clients,
+                                               ctx.plan.warmup, ctx.plan.duration, ctx.plan.client_processes,
+                                               profile=profile), f"trivial RPC at {clients}")
+            measure.rate_figure(result, f"trivial unary RPC, {clients} clients", outcome, "RPC/s", "trivial RPC",
+                                clients, profile=profile.result)
+            rates[clients] = outcome.rate
+        ctx.references["trivial_rpc"] = rates
+        window = load.Window.soon(ctx.plan.warmup, ctx.plan.duration)
+        profile = ctx.profile(server)
+        timers = load.profiled(window, profile)
+        (part,) = ctx.pool.run(streams.single_stream, [(server.address, window)])
+        for timer in timers:
+            timer.join()
+        rate = part["messages"] / part["seconds"]
+        if not part["messages"]:
+            raise measure.MeasurementFailed("the trivial server's stream delivered nothing")
+        result.figures.append(Figure("trivial server-streaming RPC, one stream", rate, "messages/s",
+                                     profile=profile.result))
+        ctx.references["stream_rate"] = rate
+    finally:
+        ctx.stop(server)
+
+
+def _seeded_store(ctx: Context, result: SectionResult) -> None:
+    """Seeds the event store the read-side sections share, then reads it back at full speed."""
+    dsn = ctx.database("store")
+    with psycopg.connect(dsn) as conn:
+        migrations.apply(conn, "event_store", "event_store")
+    started = time.perf_counter()
+    events = sql.seed_events(dsn, "event_store", ctx.plan.store_users, ctx.plan.edits_per_user)
+    seeded = time.perf_counter() - started
+    result.notes.append(f"seeded {events:,} events ({ctx.plan.store_users:,} users) in bulk in {seeded:.1f} s")
+    ctx.seeded_store = dsn
+    profile = ctx.profile()
+    profile.start()
+    (read,) = ctx.pool.run(sql.read_all, [(dsn, "event_store", READ_BATCH)])
+    profile.stop()
+    if read["events"] != events:
+        raise measure.MeasurementFailed(f"read {read['events']} events back, seeded {events}")
+    rate = read["events"] / read["seconds"]
+    result.figures.append(Figure(f"raw read of the store, {READ_BATCH} rows a query", rate, "events/s",
+                                 detail=f"{events:,} events in {read['seconds']:.2f} s", profile=profile.result))
+    ctx.references["raw_read"] = rate

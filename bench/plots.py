@@ -1,0 +1,79 @@
+"""The PNG plots of a run: latency distributions (CDFs) and throughput against concurrency."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from bench.stats import Histogram
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a server or in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _throughput(data: dict[str, Any], path: Path) -> Path | None:
+    panels = [(s["title"], s["series"]["throughput"]) for s in data["sections"] if s["series"].get("throughput")]
+    if not panels:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels):
+        for label, points in curves.items():
+            xs = sorted(int(x) for x in points)
+            ax.plot(xs, [points[str(x)] for x in xs], marker="o", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent clients (subscribers for fan-out)")
+        ax.set_ylabel("per second")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Throughput against concurrency (same run, same machine)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _latency(data: dict[str, Any], path: Path) -> Path | None:
+    panels = [(s["title"], s["series"]["latency"]) for s in data["sections"] if s["series"].get("latency")]
+    if not panels:
+        return None
+    plt = _pyplot()
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.0 * rows), squeeze=False)
+    for ax, (title, series) in zip(axes.flat, panels):
+        for label, raw in series.items():
+            hist = Histogram.from_json(raw)
+            if not hist.count:
+                continue
+            points = hist.cdf()
+            ax.step([max(x * 1e3, 1e-3) for x, _ in points], [y for _, y in points], where="post", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("latency (ms, log)")
+        ax.set_ylabel("fraction at or below")
+        ax.axhline(0.99, color="grey", lw=0.5, ls="--")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Latency distributions (CDF; dashed line: p99)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(data: dict[str, Any], base: Path) -> list[Path]:
+    """Writes <base>-throughput.png and <base>-latency.png; returns the ones that had data."""
+    made = [_throughput(data, base.with_name(base.name + "-throughput.png")),
+            _latency(data, base.with_name(base.name + "-latency.png"))]
+    return [p for p in made if p is not None]
