@@ -97,6 +97,8 @@ class ProjectorSettings:
     poll_interval: float
     leader_retry_interval: float
     projection_name: str
+    retry_max: float
+    heartbeat_interval: float
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ def projector_settings(env: Mapping[str, str] = os.environ) -> ProjectorSettings
         poll_interval=_float(env, "PROJECTOR_POLL_INTERVAL_SECONDS", 1.0),
         leader_retry_interval=_float(env, "PROJECTOR_LEADER_RETRY_SECONDS", 1.0),
         projection_name=_schema(env, "PROJECTION_NAME", "users"),
+        retry_max=_float(env, "PROJECTOR_RETRY_MAX_SECONDS", 30.0),
+        heartbeat_interval=_float(env, "PROJECTOR_HEARTBEAT_SECONDS", 2.0),
     )
 
 

@@ -1,0 +1,128 @@
+"""The leader's loop: LISTEN, catch up from the checkpoint, then follow new events; heartbeat and stall handling."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Callable
+
+from eventkit import db
+from eventkit.config import ProjectorSettings
+from eventkit.server import Health
+from projector_service import store
+from projector_service.applier import Stalled, apply_batch
+from projector_service.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class Follower:
+    """Applies events while this process leads; returns on stop, raises when a connection or the fence fails."""
+
+    def __init__(self, settings: ProjectorSettings, health: Health, stop: Callable[[], bool], identity: str,
+                 lock: store.Conn, connect_read_model: Callable[[], store.Conn]) -> None:
+        self._s = settings
+        self._name = settings.projection_name
+        self._health = health
+        self._stopping = stop
+        self._identity = identity
+        self._lock = lock
+        self._connect_read_model = connect_read_model
+        self._serving: bool | None = None
+        self._stalled: Stalled | None = None
+        self._next_heartbeat = 0.0
+        self.ready = False  # connected to both databases at least once in this session
+        self.position = 0
+
+    def run(self) -> None:
+        """Opens this session's connections, then follows until stopped."""
+        with contextlib.ExitStack() as opened:
+            self._work = self._connect_read_model()
+            opened.callback(self._work.close)
+            self._work.autocommit = True
+            store.ensure_rows(self._work, self._name)
+            store.heartbeat(self._lock, self._name, self._identity, first=True)
+            self._listen = db.connect(self._s.event_store, autocommit=True)
+            opened.callback(self._listen.close)
+            store.name_session(self._listen, f"projector-listen {self._identity}")
+            # LISTEN before the first read: an event committed after it wakes us, one committed
+            # before it is found by the read. Nothing falls between the two.
+            store.listen(self._listen)
+            self._reader = db.connect(self._s.event_store, autocommit=True)
+            opened.callback(self._reader.close)
+            self.position = store.checkpoint(self._work, self._name)[0]
+            self.ready = True
+            log.info("leading: catching up", extra={"checkpoint": self.position, "identity": self._identity})
+            self._follow()
+
+    def _follow(self) -> None:
+        retry_at = 0.0
+        backoff = Backoff(self._s.poll_interval, self._s.retry_max)
+        while not self._stopping():
+            if self._stalled is None or time.monotonic() >= retry_at or self._skip_recorded():
+                try:
+                    self._catch_up()
+                    self._resume()
+                    backoff.reset()
+                except Stalled as exc:
+                    self._stall(exc)
+                    retry_at = time.monotonic() + backoff.next()
+            self._heartbeat()
+            timeout = min(self._s.poll_interval, max(self._next_heartbeat - time.monotonic(), 0.01))
+            # A notification only wakes us; the loop then reads the table. A lost one costs at most
+            # one poll interval.
+            for _ in self._listen.notifies(timeout=timeout, stop_after=1):
+                pass
+
+    def _catch_up(self) -> None:
+        """Applies batches until the store has no more events after the checkpoint."""
+        while not self._stopping():
+            events = store.read_events(self._reader, self.position, self._s.batch_size)
+            if not events:
+                return
+            try:
+                plan = apply_batch(self._work, self._name, self._s.read_model.schema, events, self.position)
+            except Stalled as exc:
+                self.position = exc.reached
+                raise
+            self.position = plan.position
+            self._heartbeat()
+            if len(events) < self._s.batch_size:
+                return
+
+    def _skip_recorded(self) -> bool:
+        stalled = self._stalled
+        assert stalled is not None
+        return bool(store.operator_skips(self._work, self._s.read_model.schema, self._name,
+                                         stalled.position - 1, stalled.position))
+
+    def _stall(self, exc: Stalled) -> None:
+        if self._stalled is None or self._stalled.position != exc.position:
+            log.error("stalled: an event cannot be applied; fix it or skip it with"
+                      " `python -m projector_service skip %d`", exc.position,
+                      extra={"position": exc.position, "reason": exc.reason, "checkpoint": exc.reached})
+            store.record_stall(self._work, self._name, exc.position, str(exc))
+        else:
+            log.warning("still stalled", extra={"position": exc.position, "reason": exc.reason})
+        self._stalled = exc
+        self._set_serving(False)
+
+    def _resume(self) -> None:
+        if self._stalled is not None:
+            log.info("resumed after a stall", extra={"position": self._stalled.position, "checkpoint": self.position})
+            store.clear_stall(self._work, self._name)
+            self._stalled = None
+        self._set_serving(True)
+
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            # On the lock's connection: if that connection is gone, so is the lock, and this raises.
+            store.heartbeat(self._lock, self._name, self._identity)
+            self._next_heartbeat = now + self._s.heartbeat_interval
+
+    def _set_serving(self, serving: bool) -> None:
+        if serving != self._serving:
+            self._health.set(serving)
+            self._serving = serving

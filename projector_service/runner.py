@@ -1,0 +1,87 @@
+"""The `run` command's outer loop: elect, follow, and on any lost connection reconnect with backoff."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any, Callable
+
+import psycopg
+
+from eventkit import db
+from eventkit.config import ProjectorSettings
+from eventkit.server import Health
+from projector_service import leadership, store
+from projector_service.applier import Fenced
+from projector_service.backoff import Backoff
+from projector_service.follower import Follower
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS = 0.5
+
+
+def identity() -> str:
+    """Names this process for the status table and pg_stat_activity: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Runner:
+    """Keeps one projector process following for ever: as leader, or as a standby ready to take over."""
+
+    def __init__(self, settings: ProjectorSettings, health: Health, stop: threading.Event,
+                 connect_read_model: Callable[[], store.Conn]) -> None:
+        self._s = settings
+        self._health = health
+        self._stop = stop
+        self._connect_read_model = connect_read_model
+        self._identity = identity()
+        self._key = leadership.leader_key(settings.read_model.schema, settings.projection_name)
+
+    def run(self) -> None:
+        """Returns once stop is set; never gives up on a database."""
+        backoff = Backoff(FIRST_RETRY_SECONDS, self._s.retry_max)
+        while not self._stop.is_set():
+            follower: Follower | None = None
+            try:
+                lock = leadership.acquire(self._lock_connection, self._key, self._identity,
+                                          self._s.leader_retry_interval, self._stop, self._standing_by)
+                if lock is None:
+                    return
+                try:
+                    follower = Follower(self._s, self._health, self._stop.is_set, self._identity,
+                                        lock, self._connect_read_model)
+                    follower.run()
+                finally:
+                    lock.close()  # releases the leader lock at once, so a standby need not wait
+            except Fenced as exc:
+                log.warning("fenced: another projector moved the checkpoint; standing down", extra={"error": str(exc)})
+                self._stop.wait(self._s.leader_retry_interval)
+            except psycopg.Error as exc:
+                if follower is not None and follower.ready:
+                    backoff.reset()  # it worked until now: start the backoff again from the first step
+                self._health.set(False)
+                wait = backoff.next()
+                log.warning("database unreachable or not ready; retrying", extra={"error": _first_line(exc), "retry_in": round(wait, 2)})
+                self._stop.wait(wait)
+            except Exception:  # noqa: BLE001 - a bug must not end the process's duty; it is logged and retried
+                self._health.set(False)
+                log.exception("projector failed; retrying")
+                self._stop.wait(backoff.next())
+        self._health.set(False)
+
+    def _lock_connection(self) -> store.Conn:
+        return db.connect(self._s.read_model, autocommit=True)
+
+    def _standing_by(self) -> None:
+        """Probes the event store too: a standby that could not take over is not healthy."""
+        with db.connect(self._s.event_store, autocommit=True) as probe:
+            probe.execute("SELECT 1")
+        self._health.set(True)
+
+
+def _first_line(exc: BaseException) -> Any:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,242 @@
+"""All SQL of the projector: event-store reads, read-model writes, checkpoint, leadership, status, rebuild."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from eventkit.codec import RecordedEvent
+from projector_service.fold import Plan, UserRow
+
+Conn = psycopg.Connection[Any]
+PROJECTED_CHANNEL = "users_v1_projected"
+EVENTS_CHANNEL = "users_v1_events"
+
+
+# --- the event store -------------------------------------------------------------------------
+
+def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> list[RecordedEvent]:
+    """Returns up to `limit` events after position `after` (and at most `upto`), in position order."""
+    bound = "AND position <= %s" if upto is not None else ""
+    params = [after, upto, limit] if upto is not None else [after, limit]
+    rows = conn.execute(
+        f"SELECT position, stream_id::text, version, type, data, record_time FROM events"  # noqa: S608 - fixed text
+        f" WHERE position > %s {bound} ORDER BY position LIMIT %s",
+        params,
+    ).fetchall()
+    return [RecordedEvent(*row) for row in rows]
+
+
+def lag(conn: Conn, after: int) -> tuple[int, int, float]:
+    """Returns (head position, events after `after`, seconds the oldest of them has waited)."""
+    row = conn.execute(
+        "SELECT (SELECT coalesce(max(position), 0) FROM events), count(*),"
+        " coalesce(extract(epoch FROM now() - min(record_time)), 0)::float8 FROM events WHERE position > %s",
+        [after],
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), float(row[2])
+
+
+def listen(conn: Conn) -> None:
+    """Subscribes an autocommit connection to the event store's wake-up channel."""
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+
+
+def name_session(conn: Conn, name: str) -> None:
+    """Labels the session in pg_stat_activity, so operators (and `status`) can tell what it is."""
+    conn.execute("SELECT set_config('application_name', %s, false)", [name[:63]])
+
+
+# --- the read model: one batch ---------------------------------------------------------------
+
+def ensure_rows(conn: Conn, name: str) -> None:
+    """Creates the projection's checkpoint and status rows if they are missing."""
+    with conn.transaction():
+        conn.execute("INSERT INTO projection_checkpoint (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
+        conn.execute("INSERT INTO projector_status (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
+
+
+def checkpoint(conn: Conn, name: str) -> tuple[int, int]:
+    """Returns (position, skipped_unknown) of the projection's checkpoint."""
+    row = conn.execute("SELECT position, skipped_unknown FROM projection_checkpoint WHERE name = %s", [name]).fetchone()
+    if row is None:
+        raise LookupError(f"no checkpoint row for projection {name!r}")
+    return int(row[0]), int(row[1])
+
+
+def lock_checkpoint(conn: Conn, name: str) -> int:
+    """Locks the checkpoint row for this transaction and returns its position (the compare of compare-and-set).
+
+    Taken first in every batch, before any read-model table, so batches and the rebuild's switch
+    lock in one order and never deadlock.
+    """
+    row = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s FOR UPDATE", [name]).fetchone()
+    if row is None:
+        raise LookupError(f"no checkpoint row for projection {name!r}")
+    return int(row[0])
+
+
+def load_users(conn: Conn, ids: set[str]) -> dict[str, UserRow]:
+    """Returns the current rows of these users (absent ids are not in the read model)."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id::text, name, version, create_time, update_time, position FROM users WHERE id = ANY(%s::uuid[])",
+        [list(ids)],
+    )
+    return {row[0]: UserRow(*row) for row in rows}
+
+
+def write_plan(conn: Conn, name: str, plan: Plan) -> None:
+    """Writes a batch's changes, moves the (locked) checkpoint and notifies, inside the caller's transaction."""
+    if plan.deletes:
+        conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", [plan.deletes])
+    if plan.upserts:
+        columns = list(zip(*((u.id, u.name, u.version, u.create_time, u.update_time, u.position) for u in plan.upserts)))
+        conn.execute(
+            "INSERT INTO users (id, name, version, create_time, update_time, position)"
+            " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int8[], %b::timestamptz[], %b::timestamptz[], %b::int8[])"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version,"
+            " create_time = excluded.create_time, update_time = excluded.update_time, position = excluded.position",
+            [list(c) for c in columns],
+        )
+    if plan.log:
+        columns = list(zip(*((e.position, e.type, e.user_id, e.version, e.name, e.record_time) for e in plan.log)))
+        conn.execute(
+            "INSERT INTO event_log (position, type, user_id, version, name, record_time)"
+            " SELECT * FROM unnest(%b::int8[], %b::int2[], %b::uuid[], %b::int8[], %b::text[], %b::timestamptz[])",
+            [list(c) for c in columns],
+        )
+    conn.execute(
+        "UPDATE projection_checkpoint SET position = %s, event_time = coalesce(%s, event_time), updated_time = now(),"
+        " skipped_unknown = skipped_unknown + %s WHERE name = %s",
+        [plan.position, plan.event_time, plan.skipped_unknown, name],
+    )
+    if plan.skipped_operator:
+        conn.execute(
+            "UPDATE projector_status SET skipped_operator = skipped_operator + %s WHERE name = %s",
+            [plan.skipped_operator, name],
+        )
+    notify_projected(conn, plan.position)
+
+
+def notify_projected(conn: Conn, position: int) -> None:
+    """Tells the query service (at commit) how far the read model now reaches."""
+    conn.execute("SELECT pg_notify(%s, %s)", [PROJECTED_CHANNEL, str(position)])
+
+
+def operator_skips(conn: Conn, schema: str, name: str, after: int, upto: int) -> set[int]:
+    """Returns the positions in (after, upto] an operator asked to skip (read from the live schema)."""
+    query = sql.SQL("SELECT position FROM {}.projector_skip WHERE name = %s AND position > %s AND position <= %s")
+    rows = conn.execute(query.format(sql.Identifier(schema)), [name, after, upto])
+    return {int(row[0]) for row in rows}
+
+
+def add_skip(conn: Conn, name: str, position: int, reason: str) -> bool:
+    """Records an operator's skip; returns False when that position was already skipped."""
+    cur = conn.execute(
+        "INSERT INTO projector_skip (name, position, reason) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        [name, position, reason],
+    )
+    return cur.rowcount == 1
+
+
+# --- leadership and status -------------------------------------------------------------------
+
+def try_lock(conn: Conn, key: str) -> bool:
+    """Tries to take the session-level advisory lock named `key`."""
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()
+    return bool(row and row[0])
+
+
+def lock_holder(conn: Conn, key: str) -> str | None:
+    """Returns the application_name of the session holding the advisory lock `key`, or None."""
+    row = conn.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND l.classid::int8 = (hashtext(%s)::int8 >> 32) & 4294967295"
+        " AND l.objid::int8 = hashtext(%s)::int8 & 4294967295",
+        [key, key],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def heartbeat(conn: Conn, name: str, leader: str, first: bool = False) -> None:
+    """Marks the leader alive (on the lock's own connection, so it also proves the lock is held)."""
+    since = ", leader_since = now()" if first else ""
+    conn.execute(
+        f"UPDATE projector_status SET leader = %s, heartbeat_time = now(){since} WHERE name = %s",  # noqa: S608
+        [leader, name],
+    )
+
+
+def record_stall(conn: Conn, name: str, position: int | None, error: str) -> None:
+    """Records why the projector cannot advance (position None: not an event's fault, e.g. a lost database)."""
+    conn.execute(
+        "UPDATE projector_status SET stalled_position = %s, last_error = %s, last_error_time = now() WHERE name = %s",
+        [position, error[:2000], name],
+    )
+
+
+def clear_stall(conn: Conn, name: str) -> None:
+    """Marks the projector as advancing again (the last error stays for `status`)."""
+    conn.execute("UPDATE projector_status SET stalled_position = NULL WHERE name = %s", [name])
+
+
+def status(conn: Conn, name: str) -> dict[str, Any] | None:
+    """Returns the projection's checkpoint and status columns, or None before the first run."""
+    cur = conn.execute(
+        "SELECT c.position, c.event_time, c.updated_time, c.skipped_unknown, s.leader, s.leader_since,"
+        " s.heartbeat_time, extract(epoch FROM now() - s.heartbeat_time)::float8 AS heartbeat_age,"
+        " s.stalled_position, s.last_error, s.last_error_time, s.skipped_operator"
+        " FROM projection_checkpoint c LEFT JOIN projector_status s USING (name) WHERE c.name = %s",
+        [name],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return {col.name: value for col, value in zip(cur.description or [], row)}
+
+
+# --- rebuild ---------------------------------------------------------------------------------
+
+def drop_schema(conn: Conn, schema: str) -> None:
+    """Drops a schema and everything in it (the rebuild's scratch schema)."""
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def lock_live(conn: Conn, live: str, name: str, lock_timeout_ms: int) -> int:
+    """Locks the live checkpoint row, then users and event_log, waiting at most `lock_timeout_ms`; returns the live position."""
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms}ms"])
+    query = sql.SQL("SELECT position FROM {}.projection_checkpoint WHERE name = %s FOR UPDATE")
+    row = conn.execute(query.format(sql.Identifier(live)), [name]).fetchone()
+    conn.execute(sql.SQL("LOCK TABLE {0}.users, {0}.event_log IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(live)))
+    return int(row[0]) if row else 0
+
+
+def swap_tables(conn: Conn, live: str, scratch: str, name: str, position: int, event_time: datetime | None,
+                skipped_unknown: int) -> None:
+    """Replaces the live users and event_log with the rebuilt ones and sets the live checkpoint, in the caller's transaction."""
+    live_id, scratch_id = sql.Identifier(live), sql.Identifier(scratch)
+    conn.execute(sql.SQL("DROP TABLE {0}.users, {0}.event_log").format(live_id))
+    for table in ("users", "event_log"):
+        conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(scratch_id, sql.Identifier(table), live_id))
+    conn.execute(
+        sql.SQL(
+            "UPDATE {}.projection_checkpoint SET position = %s, event_time = coalesce(%s, event_time),"
+            " updated_time = now(), skipped_unknown = %s WHERE name = %s"
+        ).format(live_id),
+        [position, event_time, skipped_unknown, name],
+    )
+    notify_projected(conn, position)
+
+
+def event_time(conn: Conn, name: str) -> datetime | None:
+    """Returns the record time of the last event the projection covers."""
+    row = conn.execute("SELECT event_time FROM projection_checkpoint WHERE name = %s", [name]).fetchone()
+    return row[0] if row else None

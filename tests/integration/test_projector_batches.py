@@ -1,0 +1,99 @@
+"""One batch against real PostgreSQL: atomic with its checkpoint, fenced by compare-and-set, stopped by bad data."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from eventkit import db, migrations
+from eventkit.codec import RecordedEvent
+from eventkit.config import Database
+from projector_service import store
+from projector_service.applier import Fenced, Stalled, apply_batch
+from projector_service.fold import fold_batch
+from tests.support.projector import prepare_event_store
+from tests.support.waiting import wait_until
+
+NAME = "users"
+
+
+def connect(read_model: Database) -> psycopg.Connection[Any]:
+    conn = db.connect(read_model)
+    migrations.apply(conn, "read_model", read_model.schema)
+    conn.autocommit = True
+    store.ensure_rows(conn, NAME)
+    return conn
+
+
+def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, Any]]]) -> list[RecordedEvent]:
+    """Appends rows with plain SQL and reads them back as the projector does."""
+    prepare_event_store(event_store)
+    with db.connect(event_store, autocommit=True) as conn:
+        for stream, version, kind, data in rows:
+            conn.execute("INSERT INTO events (stream_id, version, type, data) VALUES (%s, %s, %s, %s::jsonb)",
+                         [stream, version, kind, psycopg.types.json.Jsonb(data)])
+        return store.read_events(conn, 0, 100)
+
+
+def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_commit(event_store: Database, read_model: Database) -> None:
+    user = str(uuid.uuid4())
+    events = appended(event_store, [(user, 1, "UserAdded", {"name": "Ann"}), (user, 2, "UserEdited", {"name": "Bea"})])
+    with connect(read_model) as conn, db.connect(read_model, autocommit=True) as listener:
+        listener.execute("LISTEN users_v1_projected")
+        plan = apply_batch(conn, NAME, read_model.schema, events, 0)
+        note = next(listener.notifies(timeout=10, stop_after=1))
+        assert note.payload == str(plan.position) == str(events[-1].position)
+        assert store.checkpoint(conn, NAME) == (events[-1].position, 0)
+        assert conn.execute("SELECT name, version FROM users WHERE id = %s", [user]).fetchone() == ("Bea", 2)
+        assert [r[0] for r in conn.execute("SELECT position FROM event_log ORDER BY position")] == [e.position for e in events]
+
+
+def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(event_store: Database, read_model: Database) -> None:
+    events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
+    with connect(read_model) as leader, connect(read_model) as former_leader:
+        apply_batch(leader, NAME, read_model.schema, events, 0)
+        with pytest.raises(Fenced):
+            apply_batch(former_leader, NAME, read_model.schema, events, 0)  # it still believes the checkpoint is 0
+        assert leader.execute("SELECT count(*) FROM event_log").fetchone() == (1,)
+
+
+def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(event_store: Database, read_model: Database) -> None:
+    events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
+    with connect(read_model) as first, connect(read_model) as second:
+        outcome: list[BaseException | None] = []
+
+        def race() -> None:
+            try:
+                apply_batch(second, NAME, read_model.schema, events, 0)
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - inspected below
+                outcome.append(exc)
+
+        with first.transaction():
+            assert store.lock_checkpoint(first, NAME) == 0
+            racer = threading.Thread(target=race)
+            racer.start()
+            # The second projector now waits on the checkpoint row that the first holds.
+            wait_until(lambda: first.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone()[0] == 1, 30, message="the second projector blocked on the checkpoint row")
+            store.write_plan(first, NAME, fold_batch(events, 0, {}, set()))
+        racer.join(30)
+        assert isinstance(outcome[0], Fenced)
+        assert first.execute("SELECT count(*) FROM event_log").fetchone() == (1,)
+
+
+def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_it(event_store: Database, read_model: Database) -> None:
+    good = str(uuid.uuid4())
+    events = appended(event_store, [(good, 1, "UserAdded", {"name": "Ann"}), (str(uuid.uuid4()), 1, "UserAdded", {}),
+                                    (good, 2, "UserEdited", {"name": "Bea"})])
+    with connect(read_model) as conn:
+        with pytest.raises(Stalled) as stalled:
+            apply_batch(conn, NAME, read_model.schema, events, 0)
+        assert (stalled.value.position, stalled.value.reached) == (events[1].position, events[0].position)
+        assert store.checkpoint(conn, NAME)[0] == events[0].position
+        assert conn.execute("SELECT name FROM users").fetchall() == [("Ann",)]

@@ -1,0 +1,189 @@
+"""Runs the projector in tests, writes events with plain SQL, and computes what the read model must hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from eventkit import db, migrations
+from eventkit.config import Database
+from tests.support.processes import ROOT, ServiceProcess
+from tests.support.waiting import wait_until
+
+KNOWN = {"UserAdded": 1, "UserEdited": 2, "UserDeleted": 3}
+
+# Short intervals so tests converge fast; every other setting keeps its production default.
+TEST_ENV = {
+    "PROJECTOR_POLL_INTERVAL_SECONDS": "0.5",
+    "PROJECTOR_LEADER_RETRY_SECONDS": "0.3",
+    "PROJECTOR_RETRY_MAX_SECONDS": "2",
+    "PROJECTOR_HEARTBEAT_SECONDS": "1",
+}
+
+
+def projector_env(event_store: Database, read_model: Database, **overrides: str) -> dict[str, str]:
+    """Returns the environment a projector (or the query service, which ignores the rest) needs for these databases."""
+    env = {
+        "EVENT_STORE_DSN": event_store.dsn,
+        "EVENT_STORE_SCHEMA": event_store.schema,
+        "READ_MODEL_DSN": read_model.dsn,
+        "READ_MODEL_SCHEMA": read_model.schema,
+        **TEST_ENV,
+    }
+    env.update(overrides)
+    return env
+
+
+def start_projector(
+    services: Callable[..., ServiceProcess], event_store: Database, read_model: Database,
+    *args: str, wait: bool = True, **env: str,
+) -> ServiceProcess:
+    """Starts `python -m projector_service [args]` through the `services` fixture; waits until SERVING unless told not to."""
+    process = services("projector_service", projector_env(event_store, read_model, **env), *args)
+    return process.wait_serving(60) if wait else process
+
+
+def projector_command(event_store: Database, read_model: Database, *args: str, timeout: float = 120,
+                      **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs a one-shot projector command (status, skip, rebuild ...) and returns its result."""
+    full = dict(os.environ, **projector_env(event_store, read_model, **env), PYTHONPATH=str(ROOT), LOG_FORMAT="text")
+    return subprocess.run([sys.executable, "-m", "projector_service", *args], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def status(event_store: Database, read_model: Database) -> dict[str, Any]:
+    """Returns `status --json` as a dict."""
+    done = projector_command(event_store, read_model, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def prepare_event_store(event_store: Database) -> None:
+    """Creates the event store's tables (what the command service does at start)."""
+    with db.connect(event_store) as conn:
+        migrations.apply(conn, "event_store", event_store.schema)
+
+
+def insert_events(conn: psycopg.Connection[Any], rows: list[tuple[str, int, str, Any]]) -> list[int]:
+    """Appends (stream_id, version, type, data) rows in one statement of the caller's transaction; returns positions."""
+    if not rows:
+        return []
+    cur = conn.execute(
+        "INSERT INTO events (stream_id, version, type, data)"
+        " SELECT * FROM unnest(%s::uuid[], %s::int8[], %s::text[], %s::jsonb[]) RETURNING position",
+        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [Jsonb(r[3]) for r in rows]],
+    )
+    return [row[0] for row in cur]
+
+
+@dataclass
+class DirectWriter:
+    """Writes random valid user events with plain SQL, keeping track of its own users' versions."""
+
+    rng: random.Random
+    versions: dict[str, int] = field(default_factory=dict)  # live users -> current version
+    ids: list[str] = field(default_factory=list)  # the same users, for O(1) random picks
+
+    def append(self, conn: psycopg.Connection[Any], size: int, rollback: bool = False) -> list[int]:
+        """Appends `size` random events in one transaction (rolled back if asked); returns their positions."""
+        versions, ids = dict(self.versions), list(self.ids)
+        rows: list[tuple[str, int, str, Any]] = []
+        for _ in range(size):
+            roll = self.rng.random()
+            if not ids or roll < 0.4:
+                user = str(uuid.uuid4())
+                rows.append((user, 1, "UserAdded", {"name": f"user {self.rng.randrange(10**6)}"}))
+                versions[user] = 1
+                ids.append(user)
+                continue
+            index = self.rng.randrange(len(ids))
+            user = ids[index]
+            versions[user] += 1
+            if roll < 0.85:
+                rows.append((user, versions[user], "UserEdited", {"name": f"renamed {self.rng.randrange(10**6)}"}))
+            else:
+                rows.append((user, versions.pop(user), "UserDeleted", {}))
+                ids[index] = ids[-1]
+                ids.pop()
+        with conn.transaction(force_rollback=rollback):
+            positions = insert_events(conn, rows)
+        if not rollback:
+            self.versions, self.ids = versions, ids
+        return positions
+
+
+@dataclass
+class ReadModel:
+    """A read model's content: users rows, event_log rows by position, and the checkpoint."""
+
+    users: set[tuple[Any, ...]]
+    log: dict[int, tuple[Any, ...]]
+    checkpoint: int
+
+
+def replay(event_store: Database, skipped: set[int] = frozenset()) -> ReadModel:  # type: ignore[assignment]
+    """Folds the whole event store, one event at a time, into the read model it must produce."""
+    users: dict[str, list[Any]] = {}
+    log: dict[int, tuple[Any, ...]] = {}
+    last = 0
+    with db.connect(event_store) as conn:
+        cur = conn.cursor(name="replay")  # server-side: flat memory over a large store
+        cur.execute("SELECT position, stream_id::text, version, type, data, record_time FROM events ORDER BY position")
+        for position, user, version, kind, data, at in cur:
+            last = position
+            if position in skipped or kind not in KNOWN:
+                continue
+            if kind == "UserAdded":
+                users[user] = [user, data["name"], version, at, at, position]
+            elif kind == "UserEdited":
+                users[user][1:] = [data["name"], version, users[user][3], at, position]
+            name = users[user][1]
+            if kind == "UserDeleted":
+                del users[user]
+            log[position] = (KNOWN[kind], user, version, name, at)
+    return ReadModel({tuple(row) for row in users.values()}, log, last)
+
+
+def read_model_content(read_model: Database, projection: str = "users") -> ReadModel:
+    """Reads what the projector made of the store."""
+    with db.connect(read_model) as conn:
+        users = {tuple(r) for r in conn.execute(
+            "SELECT id::text, name, version, create_time, update_time, position FROM users")}
+        rows = conn.execute("SELECT position, type, user_id::text, version, name, record_time FROM event_log").fetchall()
+        found = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s", [projection]).fetchone()
+    log = {r[0]: tuple(r[1:]) for r in rows}
+    assert len(log) == len(rows), "an event_log position appears twice"
+    return ReadModel(users, log, found[0] if found else 0)
+
+
+def checkpoint(read_model: Database, projection: str = "users") -> int:
+    """Returns the projection's checkpoint (0 before the projector created it)."""
+    try:
+        with db.connect(read_model) as conn:
+            row = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s", [projection]).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return row[0] if row else 0
+
+
+def store_head(event_store: Database) -> int:
+    """Returns the event store's last position."""
+    with db.connect(event_store) as conn:
+        row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    return row[0] if row else 0
+
+
+def wait_caught_up(event_store: Database, read_model: Database, timeout: float = 60) -> int:
+    """Waits until the checkpoint reaches the store's head; returns it."""
+    head = store_head(event_store)
+    wait_until(lambda: checkpoint(read_model) >= head, timeout, 0.1, message=f"checkpoint reaching the store head {head}")
+    return head
