@@ -1,0 +1,62 @@
+"""The three services as separate processes on fresh databases, and the event store as the ground truth."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from eventkit import db
+from eventkit.codec import TYPE_IDS
+from eventkit.config import Database
+from tests.support.processes import ROOT, ServiceProcess
+from tests.support.projector import projector_env, start_projector
+
+GRPCURL = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "grpcurl")
+
+# Short intervals so tests converge fast; production defaults otherwise.
+QUERY_TEST_ENV = {"STREAM_HEARTBEAT_SECONDS": "0.5", "QUERY_POLL_INTERVAL_SECONDS": "0.5"}
+
+
+@dataclass
+class System:
+    """Running command, projector and query services and the databases behind them."""
+
+    command: ServiceProcess
+    projector: ServiceProcess
+    query: ServiceProcess
+    event_store: Database
+    read_model: Database
+    query_env: dict[str, str]
+
+
+def start_system(services: Callable[..., ServiceProcess], event_store: Database, read_model: Database,
+                 **query_env: str) -> System:
+    """Starts the three services (query service settings overridable) and waits until all are SERVING."""
+    command = services("command_service", {"EVENT_STORE_DSN": event_store.dsn, "EVENT_STORE_SCHEMA": event_store.schema})
+    env = {**projector_env(event_store, read_model), **QUERY_TEST_ENV, **query_env}
+    query = services("query_service", env)
+    projector = start_projector(services, event_store, read_model)
+    command.wait_serving(60)
+    query.wait_serving(60)
+    return System(command, projector, query, event_store, read_model, env)
+
+
+class StoredEvent(NamedTuple):
+    """An event as the event store holds it, in the terms of the API's Event."""
+
+    position: int
+    type: int
+    user_id: str
+    version: int
+    name: str
+
+
+def store_events(event_store: Database) -> list[StoredEvent]:
+    """Returns every event of the store, in position order."""
+    with db.connect(event_store) as conn:
+        rows = conn.execute(
+            "SELECT position, type, stream_id::text, version, coalesce(data->>'name', '') FROM events ORDER BY position"
+        ).fetchall()
+    return [StoredEvent(p, TYPE_IDS[t], u, v, n if t != "UserDeleted" else "") for p, t, u, v, n in rows]
