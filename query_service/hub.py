@@ -89,24 +89,27 @@ class Hub:
         return self._connected and age is not None and age + time.monotonic() - read_at < self._stale_after
 
     async def reached(self, position: int, timeout: float) -> bool:
-        """Waits until `head` >= position; returns False if `timeout` passes first."""
+        """Waits until `head` >= position; returns False if `timeout` passes (or the hub closes) first."""
         if position <= self.head:
             return True
         waiter = (position, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         try:
             await asyncio.wait_for(waiter[1], timeout)
-            return True
         except TimeoutError:
-            return position <= self.head
+            pass
         finally:
             self._waiters.remove(waiter)
+        return position <= self.head  # also woken early by close()
 
     def close(self) -> None:
         """Ends every stream (the server is shutting down)."""
         self.closed = True
         for listener in list(self._all):
             listener.close()
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_result(None)
 
     async def run(self, on_health: Callable[[bool], Awaitable[None]] | None = None) -> None:
         """Keeps the LISTEN connection up, reconnecting with backoff, until cancelled; reports health."""

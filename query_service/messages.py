@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from eventkit.codec import TYPE_IDS, USER_DELETED
 from eventkit.timestamps import to_timestamp
 from query_service.queries import LogRow, UserRow
 from users.v1 import query_service_pb2 as pb
 from users.v1 import resources_pb2
+
+DELETED = TYPE_IDS[USER_DELETED]
 
 
 def user(row: UserRow) -> resources_pb2.User:
@@ -27,7 +30,9 @@ def event(row: LogRow) -> pb.StreamEventsResponse:
             type=row.type,  # type: ignore[arg-type]  # the column holds EventType numbers
             user_id=row.user_id,
             version=row.version,
-            name=row.name,
+            # The API promises an empty name for deletions, whatever the log keeps (the projector
+            # stores the user's last name there).
+            name="" if row.type == DELETED else row.name,
             record_time=to_timestamp(row.record_time),
         )
     )

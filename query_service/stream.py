@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from typing import Any, AsyncIterator
@@ -13,6 +14,8 @@ from eventkit.errors import Unavailable
 from query_service import messages, queries
 from query_service.hub import Hub, Published
 from query_service.requests import Filter
+
+log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
 
@@ -107,6 +110,7 @@ class Subscription:
                     yield event.message
             if subscriber.lagging:
                 subscriber.lagging = False
+                log.info("a subscriber fell behind its buffer; it catches up from the event log", extra={"position": self.last})
                 async for message in self._catch_up():
                     yield message
                 continue
