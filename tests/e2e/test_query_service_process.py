@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from tests.support.projector import projector_command
 from tests.support.system import GRPCURL, System, start_system, store_events
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cpb
@@ -140,3 +141,38 @@ def test_grpcurl_lists_describes_reads_and_follows_a_stream_of_the_running_servi
     user_id = next(line.split('"')[3] for line in added.stdout.splitlines() if '"id"' in line)
     got = grpcurl("-d", f'{{"id": "{user_id}"}}', address, "users.v1.QueryService/GetUser")
     assert got.returncode == 0 and "Grace Hopper" in got.stdout, got
+
+
+def test_reads_and_a_live_stream_keep_working_through_a_projector_rebuild(system) -> None:
+    command, query = stubs(system)
+    with ThreadPoolExecutor(8) as pool:
+        added = list(pool.map(lambda i: command.AddUser(cpb.AddUserRequest(name=f"before {i}"), timeout=60), range(300)))
+    call = query.StreamEvents(pb.StreamEventsRequest(after_position=0), timeout=120)
+    streamed: list[int] = []
+    failures: list[grpc.StatusCode] = []
+    rebuilding = threading.Event()
+
+    def read() -> None:
+        while not rebuilding.is_set():
+            for a in added[:20]:
+                try:
+                    query.GetUser(pb.GetUserRequest(id=a.user.id, min_position=a.position), timeout=30)
+                except grpc.RpcError as error:
+                    failures.append(error.code())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    done = projector_command(system.event_store, system.read_model, "rebuild")
+    rebuilding.set()
+    reader.join()
+    assert done.returncode == 0, done.stderr
+    after = command.AddUser(cpb.AddUserRequest(name="after the rebuild"), timeout=30)
+    assert query.GetUser(pb.GetUserRequest(id=after.user.id, min_position=after.position), timeout=30).user.name == "after the rebuild"
+    for message in call:
+        if message.HasField("event"):
+            streamed.append(message.event.position)
+            if message.event.position == after.position:
+                break
+    call.cancel()
+    assert failures == []
+    assert streamed == list(range(1, after.position + 1))
