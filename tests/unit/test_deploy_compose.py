@@ -27,6 +27,7 @@ def ours(services: dict[str, Any]) -> dict[str, Any]:
 
 
 def module_of(service: dict[str, Any]) -> tuple[str, list[str]]:
+    """The module and arguments a service runs (its command, or the image's CMD)."""
     argv = command(service) or DOCKERFILE.stages[-1].all("CMD")[-1].exec_form()
     return code.module_command(argv)
 

@@ -33,6 +33,7 @@ def dockerfile() -> Dockerfile:
 
 
 def runtime(dockerfile: Dockerfile) -> Stage:
+    """The last stage: what the image ships."""
     return dockerfile.stages[-1]
 
 
@@ -146,6 +147,7 @@ def test_a_rehearsal_of_the_builder_stage_yields_a_package_with_every_entry_poin
     argv = [sys.executable] + argv[1:]  # the builder's tools venv: here, ours (it holds grpcio-tools)
     argv = [f for w in argv for f in (sorted(glob.glob(w, root_dir=context)) if "*" in w else [w])]
     subprocess.run(argv, cwd=context, check=True, timeout=120)
+    # No build isolation, so no index is needed: setuptools is in the venv (grpcio-tools requires it).
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(tmp_path / "wheel"), str(context)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, f"`pip install .` in the builder would fail:\n{built.stderr[-3000:]}"

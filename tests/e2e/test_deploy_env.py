@@ -1,0 +1,148 @@
+"""The services as separate processes, configured only with what the deployment files give each container.
+
+The test rewrites only what must differ on one shared test machine: each DSN (to a fresh database
+of the test cluster, one per database the file names) and each listening port (to a free one, as
+separate containers would not collide). Everything else, including the commands, comes from the files.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
+
+import grpc
+import pytest
+
+from deploy.checks import kustomize
+from deploy.checks.code import module_command
+from deploy.checks.compose import command, depends_on, environment, load, start_order
+from deploy.checks.dockerfile import parse
+from deploy.checks.pods import containers
+from devtools.pgcluster import free_port
+from tests.support.processes import PORT_VARIABLE, ROOT, ServiceProcess
+from users.v1 import command_service_pb2, command_service_pb2_grpc, query_service_pb2, query_service_pb2_grpc
+
+DEPLOY = ROOT / "deploy"
+COMPOSE_FILES = sorted(DEPLOY.glob("compose*.yaml"))
+DOCKERFILE = parse((DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
+# What the image itself sets for every container (PATH points into the image, so ours stands in).
+IMAGE_ENV = {k: v for k, v in DOCKERFILE.stages[-1].env().items() if k != "PATH"}
+SERVING_TIMEOUT = 90
+
+
+class DeployedProcess(ServiceProcess):
+    """A service started with the environment a deployment file gives its container, and nothing from ours."""
+
+    def start(self) -> "DeployedProcess":
+        self.port = self.port or free_port()
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **IMAGE_ENV, **self.env}
+        env[PORT_VARIABLE[self.module]] = str(self.port)
+        self.log_path = Path(os.environ.get("TEST_LOG_DIR", "/tmp")) / f"deployed-{self.module}-{self.port}.log"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args], cwd=ROOT, env=env,
+                stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL),  # dies with the test run
+            )
+        return self
+
+
+@pytest.fixture
+def deployed() -> Iterator[Callable[[list[str], dict[str, str]], DeployedProcess]]:
+    started: list[DeployedProcess] = []
+
+    def start(argv: list[str], env: dict[str, str]) -> DeployedProcess:
+        module, args = module_command(argv)
+        process = DeployedProcess(module, env, args).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        try:
+            process.terminate(timeout=20)
+        except Exception:  # noqa: BLE001 - a hung process is killed instead
+            process.kill()
+
+
+def healthcheck(process: DeployedProcess) -> subprocess.CompletedProcess[str]:
+    """Runs the image's `healthcheck <module>` with the container's environment."""
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **IMAGE_ENV, **process.env,
+           PORT_VARIABLE[process.module]: str(process.port)}
+    return subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py"), process.module],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def assert_serving_and_healthy(process: DeployedProcess) -> None:
+    """Waits for SERVING, then checks that the image's healthcheck command agrees."""
+    process.wait_serving(SERVING_TIMEOUT)
+    checked = healthcheck(process)
+    assert checked.returncode == 0, f"healthcheck {process.module}: {checked.stdout}{checked.stderr}"
+
+
+def round_trip(command_address: str, query_address: str) -> None:
+    """Adds a user through the command service and reads it back through the query service."""
+    name = f"deployed {uuid.uuid4().hex[:8]}"
+    with grpc.insecure_channel(command_address) as channel:
+        added = command_service_pb2_grpc.CommandServiceStub(channel).AddUser(
+            command_service_pb2.AddUserRequest(name=name), timeout=30)
+    with grpc.insecure_channel(query_address) as channel:
+        found = query_service_pb2_grpc.QueryServiceStub(channel).GetUser(
+            query_service_pb2.GetUserRequest(id=added.user.id, min_position=added.position), timeout=60)
+    assert found.user.name == name
+
+
+@pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=[f.name for f in COMPOSE_FILES])
+def test_the_services_reach_serving_configured_only_by_the_compose_environment(compose_file, new_database, deployed) -> None:
+    services = load(compose_file)["services"]
+    databases: dict[tuple[str | None, str], str] = {}
+    running: dict[str, DeployedProcess] = {}
+    waiting = [n for n in start_order(services) if "build" in services[n]]
+    while waiting:
+        # Like docker compose: start at once everything whose dependencies are healthy, then wait.
+        ready = [n for n in waiting if all(d in running or "build" not in services[d] for d in depends_on(services[n]))]
+        assert ready, f"nothing can start: {waiting}"
+        for name in ready:
+            env = environment(services[name])
+            for variable, value in env.items():
+                if value.startswith(("postgresql://", "postgres://")):
+                    url = urlsplit(value)  # one test database per database the file names
+                    env[variable] = databases.setdefault((url.hostname, url.path), new_database(name[:4]))
+            running[name] = deployed(command(services[name]), env)
+        for name in ready:
+            assert_serving_and_healthy(running[name])
+            waiting.remove(name)
+    assert set(running) == set(PORT_VARIABLE)
+    round_trip(running["command_service"].address, running["query_service"].address)
+
+
+def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_database, deployed) -> None:
+    build = kustomize.build(DEPLOY / "k8s" / "overlays" / "dev")
+    secrets: dict[tuple[str, str], str] = {}
+    running: dict[str, list[DeployedProcess]] = {}
+    # Kubernetes starts every replica at once, in no order: migrations must cope.
+    for container in containers(build):
+        for reference, variable in container.from_secrets.items():
+            container.env[variable] = secrets.setdefault(reference, new_database(reference[0][:5]))
+        for _ in range(min(container.deployment["spec"]["replicas"], 2)):
+            env = dict(container.env)
+            if "METRICS_PORT" in env:
+                env["METRICS_PORT"] = str(free_port())  # one pod, one network namespace: here, one port each
+            process = deployed(container.spec["command"], env)
+            running.setdefault(process.module, []).append(process)
+    assert set(running) == set(PORT_VARIABLE)
+    for processes in running.values():
+        for process in processes:
+            assert_serving_and_healthy(process)  # the projector's standby too: readiness gates rollouts
+            if "METRICS_PORT" in process.env:
+                with urllib.request.urlopen(f"http://127.0.0.1:{process.env['METRICS_PORT']}/metrics", timeout=10) as answer:
+                    assert answer.status == 200
+    round_trip(running["command_service"][-1].address, running["query_service"][-1].address)
