@@ -1,0 +1,52 @@
+"""Query request checks and the stream subscriber's bounded buffer, without I/O."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from eventkit.errors import InvalidArgument
+from query_service import requests
+from query_service.hub import Published
+from query_service.stream import Subscriber
+
+
+@pytest.mark.parametrize(("asked", "served"), [(0, 50), (1, 1), (1000, 1000), (1001, 1000), (2**31 - 1, 1000)])
+def test_page_size_zero_means_fifty_and_large_sizes_are_capped(asked: int, served: int) -> None:
+    assert requests.page_size(asked) == served
+
+
+def test_a_negative_page_size_is_invalid() -> None:
+    with pytest.raises(InvalidArgument, match="page_size"):
+        requests.page_size(-1)
+
+
+def test_a_stream_filter_accepts_only_the_chosen_types_and_user() -> None:
+    user = str(uuid.uuid4())
+    wanted = requests.stream_filter([2, 3], user.upper())
+    assert wanted.accepts(2, user) and wanted.accepts(3, user)
+    assert not wanted.accepts(1, user) and not wanted.accepts(2, str(uuid.uuid4()))
+    assert requests.stream_filter([], "").accepts(1, user)
+
+
+@pytest.mark.parametrize(("types", "user"), [([0], ""), ([4], ""), ([1, -1], ""), ([], "nope")])
+def test_unknown_event_types_and_malformed_user_ids_are_invalid(types: list[int], user: str) -> None:
+    with pytest.raises(InvalidArgument):
+        requests.stream_filter(types, user)
+
+
+def events(*positions: int, user: str = "u") -> list[Published]:
+    return [Published(p, 1, user, f"message {p}") for p in positions]
+
+
+def test_a_subscriber_buffers_only_what_its_filter_selects() -> None:
+    subscriber = Subscriber(requests.Filter(None, "u"), capacity=2)
+    assert subscriber.offer(events(1, 2, user="other") + events(3))
+    assert [e.position for e in subscriber.pending] == [3]
+
+
+def test_a_full_buffer_refuses_the_rest_and_marks_the_subscriber_lagging() -> None:
+    subscriber = Subscriber(requests.Filter(None, None), capacity=3)
+    assert not subscriber.offer(events(1, 2, 3, 4, 5))
+    assert subscriber.lagging and [e.position for e in subscriber.pending] == [1, 2, 3]
