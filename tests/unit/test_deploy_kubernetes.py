@@ -173,6 +173,8 @@ def test_services_sharing_a_database_read_its_dsn_from_the_same_secret(build) ->
     assert (projector.event_store.dsn, projector.event_store.schema) == (command_side.event_store.dsn, command_side.event_store.schema)
     assert (projector.read_model.dsn, projector.read_model.schema) == (query.read_model.dsn, query.read_model.schema)
     assert projector.projection_name == query.projection_name
+    # The query service calls the projector dead after this long without a heartbeat.
+    assert query.projector_stale_after > 2 * projector.heartbeat_interval
 
 
 def test_the_dev_overlay_gets_its_dsns_from_its_cloudnativepg_clusters() -> None:
