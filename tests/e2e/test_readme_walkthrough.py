@@ -1,0 +1,273 @@
+"""The README's walkthrough and API examples, extracted from README.md and run in order in shells against the three services."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from devtools.pgcluster import Cluster
+from eventkit.config import Database
+from tests.support.processes import ROOT
+from tests.support.stack import Stack, running_stack
+from tests.support.waiting import wait_until
+
+README = ROOT / "README.md"
+BLOCK = re.compile(r"<!-- walkthrough: ([\w-]+) -->\n```(\w+)\n(.*?)```", re.S)
+PGREP = "$(pgrep -f 'python -m projector_service')"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+STEPS = ["run", "write", "read", "watch", "stop-projector", "restart-projector", "caught-up",
+         "grpcurl", "grpcurl-stream", "buf-curl", "buf-curl-stream", "python"]
+
+
+def blocks() -> dict[str, str]:
+    """Returns the README's marked code blocks by name, checking that they are the steps this test knows."""
+    found = BLOCK.findall(README.read_text())
+    assert [name for name, _, _ in found] == STEPS, "a walkthrough step was added or renamed: teach this test"
+    return {name: body for name, _, body in found}
+
+
+def localise(script: str, stack: Stack, projector_pid: int | None = None) -> str:
+    """Points the README's fixed addresses, DSNs and pgrep at this test's own services (never anyone else's)."""
+    assert stack.command is not None and stack.query is not None
+    replacements = {
+        "localhost:50051": stack.command.address,
+        "localhost:50052": stack.query.address,
+        "postgresql://postgres@127.0.0.1:55432/event_store": stack.event_store.dsn,
+        "postgresql://postgres@127.0.0.1:55432/read_model": stack.read_model.dsn,
+    }
+    if projector_pid is not None:
+        replacements[PGREP] = str(projector_pid)
+    for fixed, own in replacements.items():
+        script = script.replace(fixed, own)
+    assert "pgrep" not in script, "a pgrep would reach other people's processes"
+    return script
+
+
+def shell_env(stack: Stack, bin_dir: Path) -> dict[str, str]:
+    """Returns a terminal's environment: this stack's addresses, and `users` where `make` installs it.
+
+    The stand-in goes right after .venv/bin (which `source .venv/bin/activate` puts first), ahead of
+    /usr/bin: coreutils has a `users` command of its own.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("USERS_", "EVENT_STORE_", "READ_MODEL_"))}
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(stack.client_env())
+    return env
+
+
+@pytest.fixture(scope="module")
+def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a `users` that does what the console script does, for checkouts where `make` has not installed it."""
+    folder = tmp_path_factory.mktemp("bin")
+    script = folder / "users"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "import sys; from users_client.cli import main; sys.exit(main())" "$@"\n')
+    script.chmod(0o755)
+    return folder
+
+
+class Shell:
+    """One bash process, like a terminal: blocks run one after another and keep their variables."""
+
+    def __init__(self, env: dict[str, str], script: str | None = None) -> None:
+        command = ["bash", "-c", script] if script is not None else ["bash"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, text=True, bufsize=1, start_new_session=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in iter(self.process.stdout.readline, ""):
+            self.lines.append(line.rstrip("\n"))
+
+    def run(self, script: str, timeout: float = 90.0) -> str:
+        """Runs `script` in this shell and returns what it printed (stdout and stderr)."""
+        assert self.process.stdin is not None
+        marker = f"--- block {uuid.uuid4().hex} done ---"
+        start = len(self.lines)
+        self.process.stdin.write(f"{script}\necho '{marker}'\n")
+        self.process.stdin.flush()
+
+        def finished() -> bool:
+            return marker in self.lines[start:] or self.process.poll() is not None
+
+        wait_until(finished, timeout, message=f"the block to finish:\n{script}")
+        if marker not in self.lines[start:]:
+            output = "\n".join(self.lines[start:])
+            raise AssertionError(f"the shell exited ({self.process.returncode}) in:\n{script}\nafter printing:\n{output}")
+        return "\n".join(self.lines[start:self.lines.index(marker, start)])
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def interrupt(self, timeout: float = 30.0) -> int:
+        """Presses Ctrl-C: SIGINT to the whole process group, as a terminal does; returns the exit code."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def run_until(shell: Shell, script: str, *expected: str, timeout: float = 60.0) -> str:
+    """Re-runs a read-only block until its output shows every `expected` text (the read side is eventually consistent)."""
+    outputs: list[str] = []
+
+    def shows_all() -> bool:
+        outputs.append(shell.run(script))
+        return all(text in outputs[-1] for text in expected)
+
+    wait_until(shows_all, timeout, interval=0.2, message=f"{expected} in the output of:\n{script}")
+    return outputs[-1]
+
+
+@pytest.fixture
+def stack(services: Any, event_store: Database, read_model: Database) -> Stack:
+    return Stack(services, event_store, read_model).start_all()
+
+
+@pytest.fixture(scope="module")
+def shared_stack(cluster: Cluster) -> Iterator[Stack]:
+    with running_stack(cluster) as running:
+        yield running
+
+
+def event_positions(text: str) -> list[int]:
+    return [int(line.split()[1]) for line in text.splitlines() if re.match(r"\d{4}-\d\d-\d\dT", line)]
+
+
+def test_the_walkthrough_runs_in_order_and_the_projector_catches_up(stack: Stack, bin_dir: Path) -> None:
+    steps = blocks()
+    assert steps["run"].strip() == "make run"  # the stack fixture stands in for it
+    terminal2 = Shell(shell_env(stack, bin_dir))
+    terminal3: Shell | None = None
+    try:
+        written = terminal2.run(localise(steps["write"], stack))
+        assert re.search(rf'^added user {UUID} "Ada Lovelace" \(version 1, position 1\)$', written, re.M), written
+        grace = re.search(rf'^edited user ({UUID}) "Grace Brewster Hopper" \(version 2, position 3\)$', written, re.M).group(1)
+        assert f"error: version conflict: current version is 2 (check `users get {grace}`" in written
+        assert written.endswith("exit code 4")
+
+        read = run_until(terminal2, localise(steps["read"], stack), "Ada Lovelace", "name     Grace Brewster Hopper")
+        assert read.splitlines()[0].split() == ["ID", "VERSION", "UPDATED", "NAME"]
+        terminal3 = Shell(shell_env(stack, bin_dir), localise(steps["watch"], stack))
+        wait_until(lambda: event_positions(terminal3.text()) == [1, 2, 3] and "caught up at position 3" in terminal3.text(),
+                   60, message="terminal 3 to replay three events and catch up")
+
+        pid = stack.projector.process.pid
+        stale = terminal2.run(localise(steps["stop-projector"], stack, pid))
+        assert re.search(r'^added user \S+ "Katherine Johnson" \(version 1, position 4\)$', stale, re.M), stale
+        assert "no users\nexit code 0" in stale
+        assert re.search(r"^checkpoint:\s+3 ", stale, re.M) and re.search(r"^lag:\s+1 events", stale, re.M), stale
+        assert "Katherine" not in terminal3.text()
+
+        terminal2.run(localise(steps["restart-projector"], stack, pid))
+        caught_up = run_until(terminal2, localise(steps["caught-up"], stack), "Katherine Johnson", "lag:         0 events")
+        assert re.search(r"^checkpoint:\s+4 ", caught_up, re.M)
+        wait_until(lambda: event_positions(terminal3.text()) == [1, 2, 3, 4], 60, message="Katherine's event in terminal 3")
+
+        # Beyond what `make run` allows: a real crash (SIGKILL), a write while the projector is
+        # dead, a restart, and the catch-up from the checkpoint.
+        stack.projector.kill()
+        assert terminal2.run("users add --name 'Dorothy Vaughan' --quiet")
+        assert terminal2.run("users list --prefix d") == "no users"
+        stack.start_projector()
+        run_until(terminal2, "users list --prefix d", "Dorothy Vaughan")
+        wait_until(lambda: event_positions(terminal3.text()) == [1, 2, 3, 4, 5], 60, message="Dorothy's event in terminal 3")
+
+        assert terminal3.interrupt() == 0
+        assert "Traceback" not in terminal2.text() + terminal3.text()
+    finally:
+        terminal2.close()
+        if terminal3 is not None:
+            terminal3.close()
+
+
+def run_stream_example(shell_env_: dict[str, str], script: str, expected: str) -> str:
+    """Starts a streaming example, waits for `expected` in its output, then presses Ctrl-C."""
+    stream = Shell(shell_env_, script)
+    try:
+        wait_until(lambda: expected in stream.text(), 60, message=f"{expected!r} from:\n{script}")
+        stream.interrupt()
+        return stream.text()
+    finally:
+        stream.close()
+
+
+def test_the_grpcurl_examples_call_every_rpc(shared_stack: Stack, bin_dir: Path) -> None:
+    steps = blocks()
+    env = shell_env(shared_stack, bin_dir)
+    shell = Shell(env)
+    try:
+        shell.run("source .venv/bin/activate")  # as in the walkthrough's terminal 2
+        out = shell.run("set -e\n" + localise(steps["grpcurl"], shared_stack) + "\nset +e")
+    finally:
+        shell.close()
+    assert "users.v1.CommandService" in out
+    for rpc_answer in ('"name": "Ada Lovelace"', '"name": "Grace Brewster Hopper"', '"version": "2"', '"users": [', '"position": "'):
+        assert rpc_answer in out, out
+    assert "ERROR" not in out and "Code:" not in out
+    streamed = run_stream_example(env, "source .venv/bin/activate\n" + localise(steps["grpcurl-stream"], shared_stack), '"caught_up"')
+    assert "EVENT_TYPE_USER_ADDED" in streamed and "EVENT_TYPE_USER_EDITED" not in streamed
+
+
+def test_the_buf_curl_examples_call_every_rpc(shared_stack: Stack, bin_dir: Path) -> None:
+    steps = blocks()
+    env = shell_env(shared_stack, bin_dir)
+    shell = Shell(env)
+    try:
+        shell.run("source .venv/bin/activate")
+        out = shell.run("set -e\n" + localise(steps["buf-curl"], shared_stack) + "\nset +e")
+        user_id = shell.run("echo $ID")
+        streamed = run_stream_example(dict(env, ID=user_id), "source .venv/bin/activate\n" + localise(steps["buf-curl-stream"], shared_stack), '"caughtUp"')
+    finally:
+        shell.close()
+    assert "users.v1.CommandService/AddUser" in out
+    for rpc_answer in ('"name": "Ada Lovelace"', '"name": "Grace Brewster Hopper"', '"users": [', '"position": "'):
+        assert rpc_answer in out, out
+    assert [t for t in re.findall(r'"type": "(\w+)"', streamed)] == [
+        "EVENT_TYPE_USER_ADDED", "EVENT_TYPE_USER_EDITED", "EVENT_TYPE_USER_DELETED"]
+
+
+def test_the_python_example_reads_its_own_write_and_meets_a_conflict(shared_stack: Stack) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("USERS_")}
+    env.update(shared_stack.client_env(), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", blocks()["python"]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert "someone else was first; current version is 2" in done.stdout
+    assert re.search(rf"^{UUID} Ada King 2$", done.stdout, re.M), done.stdout
+
+
+def variables_read_by_the_code() -> set[str]:
+    names: set[str] = set()
+    for path in [ROOT / "eventkit" / "config.py", *(ROOT / "devtools").glob("*.py"), *(ROOT / "users_client").glob("*.py")]:
+        text = path.read_text()
+        names |= set(re.findall(r"""(?:_int|_float|_required|_schema|env\.get|environ\.get)\(\s*(?:env,\s*)?["']([A-Z][A-Z0-9_]+)["']""", text))
+        names |= set(re.findall(r"""environ\[["']([A-Z][A-Z0-9_]+)["']\]""", text))
+    return names - {"DEBIAN_FRONTEND"}  # set for apt-get, not read
+
+
+def test_the_readme_lists_every_environment_variable_the_code_reads() -> None:
+    configuration = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", configuration, re.M))
+    read = variables_read_by_the_code()
+    assert {"EVENT_STORE_DSN", "LOCAL_PG_PORT", "PG_BINDIR", "USERS_COMMAND_ADDR"} <= read  # the scan itself works
+    assert read - listed == set(), "variables the code reads that README.md does not list"
+
+
+def test_the_readme_and_ci_ask_for_the_same_prerequisites() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -q make python3-venv" in ci and "make test" in ci
+    assert "apt-get install -y make python3-venv" in README.read_text()
