@@ -41,6 +41,7 @@ class Follower:
             self._work = self._connect_read_model()
             opened.callback(self._work.close)
             self._work.autocommit = True
+            store.name_session(self._work, f"projector-work {self._identity}")
             store.ensure_rows(self._work, self._name)
             store.heartbeat(self._lock, self._name, self._identity, first=True)
             self._listen = db.connect(self._s.event_store, autocommit=True)
@@ -51,16 +52,24 @@ class Follower:
             store.listen(self._listen)
             self._reader = db.connect(self._s.event_store, autocommit=True)
             opened.callback(self._reader.close)
+            store.name_session(self._reader, f"projector-read {self._identity}")
             self.position = store.checkpoint(self._work, self._name)[0]
             self.ready = True
-            log.info("leading: catching up", extra={"checkpoint": self.position, "identity": self._identity})
+            log.info("leading: catching up from checkpoint %d", self.position, extra={"checkpoint": self.position, "identity": self._identity})
             self._follow()
 
     def _follow(self) -> None:
-        retry_at = 0.0
         backoff = Backoff(self._s.poll_interval, self._s.retry_max)
+        woken, next_poll, retry_at = True, 0.0, 0.0  # woken: catch up at once after LISTEN (and reconnects)
         while not self._stopping():
-            if self._stalled is None or time.monotonic() >= retry_at or self._skip_recorded():
+            now = time.monotonic()
+            if self._stalled is not None:
+                # Notifications do not hurry a retry (they would hammer a bad event); a skip does.
+                due = now >= retry_at or self._skip_recorded()
+            else:
+                due = woken or now >= next_poll
+            if due:
+                next_poll = now + self._s.poll_interval
                 try:
                     self._catch_up()
                     self._resume()
@@ -69,11 +78,10 @@ class Follower:
                     self._stall(exc)
                     retry_at = time.monotonic() + backoff.next()
             self._heartbeat()
-            timeout = min(self._s.poll_interval, max(self._next_heartbeat - time.monotonic(), 0.01))
+            wake_at = min(next_poll, self._next_heartbeat, retry_at if self._stalled else next_poll)
             # A notification only wakes us; the loop then reads the table. A lost one costs at most
             # one poll interval.
-            for _ in self._listen.notifies(timeout=timeout, stop_after=1):
-                pass
+            woken = any(True for _ in self._listen.notifies(timeout=max(wake_at - time.monotonic(), 0.01), stop_after=1))
 
     def _catch_up(self) -> None:
         """Applies batches until the store has no more events after the checkpoint."""
@@ -99,18 +107,17 @@ class Follower:
 
     def _stall(self, exc: Stalled) -> None:
         if self._stalled is None or self._stalled.position != exc.position:
-            log.error("stalled: an event cannot be applied; fix it or skip it with"
-                      " `python -m projector_service skip %d`", exc.position,
+            log.error("stalled: %s; fix it, or skip it with `python -m projector_service skip %d`", exc, exc.position,
                       extra={"position": exc.position, "reason": exc.reason, "checkpoint": exc.reached})
             store.record_stall(self._work, self._name, exc.position, str(exc))
         else:
-            log.warning("still stalled", extra={"position": exc.position, "reason": exc.reason})
+            log.warning("still stalled at position %d", exc.position, extra={"position": exc.position, "reason": exc.reason})
         self._stalled = exc
         self._set_serving(False)
 
     def _resume(self) -> None:
         if self._stalled is not None:
-            log.info("resumed after a stall", extra={"position": self._stalled.position, "checkpoint": self.position})
+            log.info("resumed after the stall at position %d", self._stalled.position, extra={"position": self._stalled.position, "checkpoint": self.position})
             store.clear_stall(self._work, self._name)
             self._stalled = None
         self._set_serving(True)

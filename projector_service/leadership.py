@@ -36,11 +36,12 @@ def acquire(
         announced = False
         while not stop.is_set():
             if store.try_lock(conn, key):
-                log.info("leader lock taken", extra={"identity": identity})
+                log.info("leader lock taken by %s", identity, extra={"identity": identity})
                 return conn
             standing_by()
             if not announced:
-                log.info("standing by: another projector leads", extra={"leader": store.lock_holder(conn, key)})
+                holder = store.lock_holder(conn, key)
+                log.info("standing by: %s leads", holder or "another projector", extra={"leader": holder})
                 announced = True
             stop.wait(retry)
     except BaseException:

@@ -57,14 +57,16 @@ class Runner:
                 finally:
                     lock.close()  # releases the leader lock at once, so a standby need not wait
             except Fenced as exc:
-                log.warning("fenced: another projector moved the checkpoint; standing down", extra={"error": str(exc)})
+                log.warning("fenced (%s); standing down", exc, extra={"error": str(exc)})
                 self._stop.wait(self._s.leader_retry_interval)
             except psycopg.Error as exc:
                 if follower is not None and follower.ready:
                     backoff.reset()  # it worked until now: start the backoff again from the first step
                 self._health.set(False)
                 wait = backoff.next()
-                log.warning("database unreachable or not ready; retrying", extra={"error": _first_line(exc), "retry_in": round(wait, 2)})
+                error = _first_line(exc)
+                log.warning("database unreachable or not ready (%s); retrying in %.1f s", error, wait,
+                            extra={"error": error, "retry_in": round(wait, 2)})
                 self._stop.wait(wait)
             except Exception:  # noqa: BLE001 - a bug must not end the process's duty; it is logged and retried
                 self._health.set(False)

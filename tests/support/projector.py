@@ -7,10 +7,13 @@ import os
 import random
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import grpc
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -18,6 +21,7 @@ from eventkit import db, migrations
 from eventkit.config import Database
 from tests.support.processes import ROOT, ServiceProcess
 from tests.support.waiting import wait_until
+from users.v1 import command_service_pb2, command_service_pb2_grpc
 
 KNOWN = {"UserAdded": 1, "UserEdited": 2, "UserDeleted": 3}
 
@@ -93,8 +97,21 @@ class DirectWriter:
     versions: dict[str, int] = field(default_factory=dict)  # live users -> current version
     ids: list[str] = field(default_factory=list)  # the same users, for O(1) random picks
 
+    def append_open(self, conn: psycopg.Connection[Any], size: int) -> list[int]:
+        """Inserts `size` events in the non-autocommit `conn`'s open transaction; the caller commits or rolls back."""
+        rows, self.versions, self.ids = self._plan(size)
+        return insert_events(conn, rows)
+
     def append(self, conn: psycopg.Connection[Any], size: int, rollback: bool = False) -> list[int]:
         """Appends `size` random events in one transaction (rolled back if asked); returns their positions."""
+        rows, versions, ids = self._plan(size)
+        with conn.transaction(force_rollback=rollback):
+            positions = insert_events(conn, rows)
+        if not rollback:
+            self.versions, self.ids = versions, ids
+        return positions
+
+    def _plan(self, size: int) -> tuple[list[tuple[str, int, str, Any]], dict[str, int], list[str]]:
         versions, ids = dict(self.versions), list(self.ids)
         rows: list[tuple[str, int, str, Any]] = []
         for _ in range(size):
@@ -114,11 +131,7 @@ class DirectWriter:
                 rows.append((user, versions.pop(user), "UserDeleted", {}))
                 ids[index] = ids[-1]
                 ids.pop()
-        with conn.transaction(force_rollback=rollback):
-            positions = insert_events(conn, rows)
-        if not rollback:
-            self.versions, self.ids = versions, ids
-        return positions
+        return rows, versions, ids
 
 
 @dataclass
@@ -187,3 +200,46 @@ def wait_caught_up(event_store: Database, read_model: Database, timeout: float =
     head = store_head(event_store)
     wait_until(lambda: checkpoint(read_model) >= head, timeout, 0.1, message=f"checkpoint reaching the store head {head}")
     return head
+
+
+def start_command_service(services: Callable[..., ServiceProcess], event_store: Database) -> ServiceProcess:
+    """Starts the command service on `event_store` and waits until it is SERVING."""
+    env = {"EVENT_STORE_DSN": event_store.dsn, "EVENT_STORE_SCHEMA": event_store.schema}
+    return services("command_service", env).wait_serving(60)
+
+
+def command_writes(address: str, commands: int, seed: int, stop: threading.Event | None = None) -> int:
+    """Sends AddUser/EditUser/DeleteUser commands through gRPC (mostly adds and edits); returns how many were sent.
+
+    Each command carries a request id and is retried while the service answers UNAVAILABLE (its
+    database restarting), which the request id makes safe.
+    """
+    rng = random.Random(seed)
+    users: list[str] = []
+    sent = 0
+    with grpc.insecure_channel(address) as channel:
+        stub = command_service_pb2_grpc.CommandServiceStub(channel)
+        while sent < commands and not (stop and stop.is_set()):
+            roll, request_id = rng.random(), str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            if not users or roll < 0.5:
+                reply = _retried(stub.AddUser, command_service_pb2.AddUserRequest(name=f"user {seed}-{sent}", request_id=request_id))
+                users.append(reply.user.id)
+            elif roll < 0.9:
+                _retried(stub.EditUser, command_service_pb2.EditUserRequest(id=rng.choice(users), name=f"renamed {sent}",
+                                                                            request_id=request_id))
+            else:
+                user = users.pop(rng.randrange(len(users)))
+                _retried(stub.DeleteUser, command_service_pb2.DeleteUserRequest(id=user, request_id=request_id))
+            sent += 1
+    return sent
+
+
+def _retried(method: Callable[..., Any], request: Any, attempts: int = 100) -> Any:
+    for attempt in range(attempts):
+        try:
+            return method(request, timeout=30)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)  # a client's retry pause, not a synchronisation
+    raise AssertionError("unreachable")
