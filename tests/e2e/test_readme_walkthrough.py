@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +14,7 @@ import pytest
 from devtools.pgcluster import Cluster
 from eventkit.config import Database
 from tests.support.processes import ROOT
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Shell, Stack, running_stack
 from tests.support.waiting import wait_until
 
 README = ROOT / "README.md"
@@ -73,52 +70,6 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "import sys; from users_client.cli import main; sys.exit(main())" "$@"\n')
     script.chmod(0o755)
     return folder
-
-
-class Shell:
-    """One bash process, like a terminal: blocks run one after another and keep their variables."""
-
-    def __init__(self, env: dict[str, str], script: str | None = None) -> None:
-        command = ["bash", "-c", script] if script is not None else ["bash"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, text=True, bufsize=1, start_new_session=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines: list[str] = []
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in iter(self.process.stdout.readline, ""):
-            self.lines.append(line.rstrip("\n"))
-
-    def run(self, script: str, timeout: float = 90.0) -> str:
-        """Runs `script` in this shell and returns what it printed (stdout and stderr)."""
-        assert self.process.stdin is not None
-        marker = f"--- block {uuid.uuid4().hex} done ---"
-        start = len(self.lines)
-        self.process.stdin.write(f"{script}\necho '{marker}'\n")
-        self.process.stdin.flush()
-
-        def finished() -> bool:
-            return marker in self.lines[start:] or self.process.poll() is not None
-
-        wait_until(finished, timeout, message=f"the block to finish:\n{script}")
-        if marker not in self.lines[start:]:
-            output = "\n".join(self.lines[start:])
-            raise AssertionError(f"the shell exited ({self.process.returncode}) in:\n{script}\nafter printing:\n{output}")
-        return "\n".join(self.lines[start:self.lines.index(marker, start)])
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def interrupt(self, timeout: float = 30.0) -> int:
-        """Presses Ctrl-C: SIGINT to the whole process group, as a terminal does; returns the exit code."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        return self.process.wait(timeout)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
 
 
 def run_until(shell: Shell, script: str, *expected: str, timeout: float = 60.0) -> str:

@@ -1,4 +1,4 @@
-"""The three services as separate processes over one event store and one read model, and the `users` CLI run against them."""
+"""The three services as separate processes over one event store and one read model, and the `users` CLI and shells run against them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 from devtools.pgcluster import Cluster
 from eventkit.config import Database
 from tests.support.processes import ROOT, ServiceProcess
+from tests.support.waiting import wait_until
 
 StartService = Callable[..., ServiceProcess]
 
@@ -188,4 +189,50 @@ class Watcher:
         """Kills the process if it still runs (cleanup after a failed test)."""
         if self.process.poll() is None:
             self.process.kill()
+            self.process.wait()
+
+
+class Shell:
+    """One bash process, like a terminal: blocks run one after another and keep their variables."""
+
+    def __init__(self, env: dict[str, str], script: str | None = None) -> None:
+        command = ["bash", "-c", script] if script is not None else ["bash"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, text=True, bufsize=1, start_new_session=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.lines: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in iter(self.process.stdout.readline, ""):
+            self.lines.append(line.rstrip("\n"))
+
+    def run(self, script: str, timeout: float = 90.0) -> str:
+        """Runs `script` in this shell and returns what it printed (stdout and stderr)."""
+        assert self.process.stdin is not None
+        marker = f"--- block {uuid.uuid4().hex} done ---"
+        start = len(self.lines)
+        self.process.stdin.write(f"{script}\necho '{marker}'\n")
+        self.process.stdin.flush()
+
+        def finished() -> bool:
+            return marker in self.lines[start:] or self.process.poll() is not None
+
+        wait_until(finished, timeout, message=f"the block to finish:\n{script}")
+        if marker not in self.lines[start:]:
+            output = "\n".join(self.lines[start:])
+            raise AssertionError(f"the shell exited ({self.process.returncode}) in:\n{script}\nafter printing:\n{output}")
+        return "\n".join(self.lines[start:self.lines.index(marker, start)])
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def interrupt(self, timeout: float = 30.0) -> int:
+        """Presses Ctrl-C: SIGINT to the whole process group, as a terminal does; returns the exit code."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
