@@ -176,3 +176,23 @@ def test_reads_and_a_live_stream_keep_working_through_a_projector_rebuild(system
     call.cancel()
     assert failures == []
     assert streamed == list(range(1, after.position + 1))
+
+
+def test_a_read_waiting_for_its_position_is_deadline_exceeded_while_the_projector_idles_and_unavailable_once_it_is_gone(
+    services, event_store, read_model
+) -> None:
+    system = start_system(services, event_store, read_model, PROJECTOR_STALE_AFTER_SECONDS="2")
+    command, query = stubs(system)
+    added = command.AddUser(cpb.AddUserRequest(name="first"), timeout=30)
+    # Longer than the stale threshold with no event to apply: only the idle projector's heartbeat
+    # tells the query service that it is alive.
+    beyond = pb.GetUserRequest(id=added.user.id, min_position=added.position + 1000)
+    with pytest.raises(grpc.RpcError) as idle:
+        query.GetUser(beyond, timeout=4)
+    assert idle.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+    system.projector.kill()
+    unapplied = command.AddUser(cpb.AddUserRequest(name="never projected"), timeout=30)
+    with pytest.raises(grpc.RpcError) as gone:
+        query.GetUser(pb.GetUserRequest(id=unapplied.user.id, min_position=unapplied.position), timeout=4)
+    assert gone.value.code() == grpc.StatusCode.UNAVAILABLE
