@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, TypeVar
 
 import grpc
 
@@ -15,6 +15,8 @@ from users.v1 import query_service_pb2 as qry
 from users.v1 import query_service_pb2_grpc as qry_grpc
 from users_client import errors, models, retrying
 from users_client.retrying import RetryPolicy, Target
+
+T = TypeVar("T")
 
 DEFAULT_COMMAND_ADDR = "localhost:50051"
 DEFAULT_QUERY_ADDR = "localhost:50052"
@@ -73,11 +75,11 @@ class UsersClient:
         self._command_channel.close()
         self._query_channel.close()
 
-    def _command(self, rpc: Callable, request: object, timeout: float | None):  # type: ignore[no-untyped-def]
+    def _command(self, rpc: Callable[..., T], request: object, timeout: float | None) -> T:
         target = Target("command service", self.command_address)
         return retrying.call(rpc, request, target=target, timeout=timeout or self.timeout, policy=self.retry)
 
-    def _query(self, rpc: Callable, request: object, timeout: float | None):  # type: ignore[no-untyped-def]
+    def _query(self, rpc: Callable[..., T], request: object, timeout: float | None) -> T:
         target = Target("query service", self.query_address)
         return retrying.call(rpc, request, target=target, timeout=timeout or self.timeout, policy=self.retry)
 
