@@ -14,12 +14,10 @@ MAX_PAGE_SIZE = 1000
 MAX_PREFIX_LENGTH = 200  # names are at most 200 characters: a longer prefix matches nothing
 
 
-def parse_id(raw: str, field: str = "id", required: bool = True) -> str | None:
-    """Returns the canonical form of a UUID; an empty optional one gives None."""
+def parse_id(raw: str, field: str = "id") -> str:
+    """Returns the canonical form of a required UUID."""
     if not raw:
-        if required:
-            raise InvalidArgument(field, "is required")
-        return None
+        raise InvalidArgument(field, "is required")
     try:
         return str(uuid.UUID(raw))
     except ValueError:
@@ -66,7 +64,7 @@ def stream_filter(event_types: list[int], user_id: str) -> Filter:
     unknown = [t for t in event_types if t not in TYPE_NAMES]
     if unknown:
         raise InvalidArgument("event_types", f"unknown event type {unknown[0]}")
-    return Filter(frozenset(event_types) or None, parse_id(user_id, "user_id", required=False))
+    return Filter(frozenset(event_types) or None, parse_id(user_id, "user_id") if user_id else None)
 
 
 def after_position(has_value: bool, value: int) -> int | None:

@@ -64,7 +64,6 @@ class QueryService(pb_grpc.QueryServiceServicer):
     @grpc_errors
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> Any:
         user_id = requests.parse_id(request.id)
-        assert user_id is not None
         await self._reflect(requests.min_position(request.min_position), context)
         async with self._pool.connection() as conn:
             row = await queries.get_user(conn, user_id)

@@ -139,12 +139,12 @@ def test_the_prefix_filter_and_a_later_page_are_both_index_range_scans(read_mode
 
 
 def test_reads_answer_unavailable_not_internal_while_the_read_model_is_unreachable(read_model, projection, cluster) -> None:
-    name = sql.Identifier(read_model.dsn.rsplit("/", 1)[1])
+    dbname = read_model.dsn.rsplit("/", 1)[1]
     with query_server(read_model, pool_timeout=1.0) as query, psycopg.connect(cluster.dsn(), autocommit=True) as admin:
-        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))
         try:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name.as_string(None).strip('"')])
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [dbname])
             request = pb.GetUserRequest(id=str(uuid.uuid4()))
             assert code_of(lambda: query.stub.GetUser(request, timeout=30)) == grpc.StatusCode.UNAVAILABLE
         finally:
-            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(dbname)))

@@ -45,12 +45,8 @@ def read_until(call, position: int) -> tuple[list[int], list[pb.StreamEventsResp
 
 
 def batch(projection: TinyProjection, users: list[str], size: int) -> int:
-    """Applies `size` events spread over `users` (adding, editing, deleting); returns the checkpoint."""
-    events = []
-    for i in range(size):
-        user = users[i % len(users)]
-        events.append((EDITED, user, f"name {i}"))
-    return projection.apply(events)
+    """Applies `size` renames spread over `users` in one transaction; returns the checkpoint."""
+    return projection.apply([(EDITED, users[i % len(users)], f"name {i}") for i in range(size)])
 
 
 def test_a_stream_without_after_position_starts_live_at_the_head_with_a_caught_up_marker(projection) -> None:
