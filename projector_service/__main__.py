@@ -39,7 +39,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     skip.add_argument("--force", action="store_true", help="allow a position the projector is not stalled at")
     skip.add_argument("--reason", default="", help="why (kept with the skip)")
     commands.add_parser("version", help="print the version")
+    commands.add_parser("help", help="print this help (the seed's `help`)")
     args = parser.parse_args(argv)
+    if args.command == "help":
+        parser.print_help()
+        parser.exit()
     args.command = {None: "run", "subscription": "run", "init": "rebuild"}.get(args.command, args.command)
     return args
 

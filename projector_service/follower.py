@@ -16,6 +16,8 @@ from projector_service.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
+PROGRESS_EVERY_SECONDS = 10.0  # how often a long catch-up logs how far it got
+
 
 class Follower:
     """Applies events while this process leads; returns on stop, raises when a connection or the fence fails."""
@@ -31,6 +33,7 @@ class Follower:
         self._connect_read_model = connect_read_model
         self._serving: bool | None = None
         self._stalled: Stalled | None = None
+        self._cleared = False  # the status table's stall cleared in this session
         self._next_heartbeat = 0.0
         self.ready = False  # connected to both databases at least once in this session
         self.position = 0
@@ -55,7 +58,10 @@ class Follower:
             store.name_session(self._reader, f"projector-read {self._identity}")
             self.position = store.checkpoint(self._work, self._name)[0]
             self.ready = True
-            log.info("leading: catching up from checkpoint %d", self.position, extra={"checkpoint": self.position, "identity": self._identity})
+            log.info("leading: catching up from checkpoint %d", self.position,
+                     extra={"checkpoint": self.position, "identity": self._identity})
+            # Catching up is healthy progress: a long backlog must not fail a liveness probe.
+            self._set_serving(True)
             self._follow()
 
     def _follow(self) -> None:
@@ -85,6 +91,8 @@ class Follower:
 
     def _catch_up(self) -> None:
         """Applies batches until the store has no more events after the checkpoint."""
+        started = time.monotonic()
+        done, report_at = 0, started + PROGRESS_EVERY_SECONDS
         while not self._stopping():
             events = store.read_events(self._reader, self.position, self._s.batch_size)
             if not events:
@@ -96,8 +104,20 @@ class Follower:
                 raise
             self.position = plan.position
             self._heartbeat()
+            done += len(events)
             if len(events) < self._s.batch_size:
                 return
+            if time.monotonic() >= report_at:
+                report_at = time.monotonic() + PROGRESS_EVERY_SECONDS
+                self._report(done, started)
+
+    def _report(self, done: int, started: float) -> None:
+        """Logs a long catch-up's progress: events done, rate, and time left."""
+        _, remaining, _ = store.lag(self._reader, self.position)
+        rate = done / max(time.monotonic() - started, 1e-6)
+        log.info("catching up: %d events applied, %.0f events/s, %d to go, about %.0f s left",
+                 done, rate, remaining, remaining / max(rate, 1e-6),
+                 extra={"checkpoint": self.position, "events_done": done, "rate": round(rate), "remaining": remaining})
 
     def _skip_recorded(self) -> bool:
         stalled = self._stalled
@@ -107,19 +127,23 @@ class Follower:
 
     def _stall(self, exc: Stalled) -> None:
         if self._stalled is None or self._stalled.position != exc.position:
-            log.error("stalled: %s; fix it, or skip it with `python -m projector_service skip %d`", exc, exc.position,
-                      extra={"position": exc.position, "reason": exc.reason, "checkpoint": exc.reached})
+            log.error("stalled: %s; fix it, or skip it with `python -m projector_service skip %d`",
+                      exc, exc.position, extra={"position": exc.position, "reason": exc.reason, "checkpoint": exc.reached})
             store.record_stall(self._work, self._name, exc.position, str(exc))
         else:
-            log.warning("still stalled at position %d", exc.position, extra={"position": exc.position, "reason": exc.reason})
+            log.warning("still stalled at position %d", exc.position,
+                        extra={"position": exc.position, "reason": exc.reason})
         self._stalled = exc
         self._set_serving(False)
 
     def _resume(self) -> None:
         if self._stalled is not None:
-            log.info("resumed after the stall at position %d", self._stalled.position, extra={"position": self._stalled.position, "checkpoint": self.position})
+            log.info("resumed after the stall at position %d", self._stalled.position,
+                     extra={"position": self._stalled.position, "checkpoint": self.position})
+        if self._stalled is not None or not self._cleared:
+            # Also once per session: a stall recorded before a restart may have been skipped since.
             store.clear_stall(self._work, self._name)
-            self._stalled = None
+            self._stalled, self._cleared = None, True
         self._set_serving(True)
 
     def _heartbeat(self) -> None:

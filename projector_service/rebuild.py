@@ -40,7 +40,7 @@ class Progress:
 
     def __init__(self, out: TextIO, reader: store.Conn) -> None:
         self._out, self._reader = out, reader
-        self._start = self._last = time.monotonic()
+        self.started = self._last = time.monotonic()
         self.done = 0
 
     def begin(self) -> None:
@@ -52,7 +52,7 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= PROGRESS_EVERY_SECONDS:
             self._last = now
-            rate = self.done / max(now - self._start, 1e-6)
+            rate = self.done / max(now - self.started, 1e-6)
             _, remaining, _ = store.lag(self._reader, position)
             self._say(f"rebuild: {self.done:,} events done, {rate:,.0f} events/s, {remaining:,} to go,"
                       f" about {remaining / max(rate, 1e-6):,.0f} s left")
@@ -83,7 +83,7 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
                 position = _switch(settings, conn, reader, position, progress)
         finally:
             store.drop_schema(admin, scratch)
-    elapsed = time.monotonic() - progress._start
+    elapsed = time.monotonic() - progress.started
     out.write(f"rebuild: done, {progress.done:,} events in {elapsed:,.1f} s; live tables swapped at position {position}\n")
     return position
 

@@ -39,6 +39,7 @@ class Runner:
         self._connect_read_model = connect_read_model
         self._identity = identity()
         self._key = leadership.leader_key(settings.read_model.schema, settings.projection_name)
+        self._probe: store.Conn | None = None  # a standby's event-store connection, for its health
 
     def run(self) -> None:
         """Returns once stop is set; never gives up on a database."""
@@ -48,6 +49,7 @@ class Runner:
             try:
                 lock = leadership.acquire(self._lock_connection, self._key, self._identity,
                                           self._s.leader_retry_interval, self._stop, self._standing_by)
+                self._close_probe()
                 if lock is None:
                     return
                 try:
@@ -72,6 +74,7 @@ class Runner:
                 self._health.set(False)
                 log.exception("projector failed; retrying")
                 self._stop.wait(backoff.next())
+        self._close_probe()
         self._health.set(False)
 
     def _lock_connection(self) -> store.Conn:
@@ -79,9 +82,19 @@ class Runner:
 
     def _standing_by(self) -> None:
         """Probes the event store too: a standby that could not take over is not healthy."""
-        with db.connect(self._s.event_store, autocommit=True) as probe:
-            probe.execute("SELECT 1")
+        try:
+            if self._probe is None or self._probe.closed:
+                self._probe = db.connect(self._s.event_store, autocommit=True)
+            self._probe.execute("SELECT 1")
+        except psycopg.Error:
+            self._close_probe()
+            raise
         self._health.set(True)
+
+    def _close_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
 
 
 def _first_line(exc: BaseException) -> Any:

@@ -185,7 +185,8 @@ def record_stall(conn: Conn, name: str, position: int | None, error: str) -> Non
 
 def clear_stall(conn: Conn, name: str) -> None:
     """Marks the projector as advancing again (the last error stays for `status`)."""
-    conn.execute("UPDATE projector_status SET stalled_position = NULL WHERE name = %s", [name])
+    conn.execute("UPDATE projector_status SET stalled_position = NULL WHERE name = %s AND stalled_position IS NOT NULL",
+                 [name])
 
 
 def status(conn: Conn, name: str) -> dict[str, Any] | None:
@@ -211,7 +212,7 @@ def drop_schema(conn: Conn, schema: str) -> None:
 
 
 def lock_live(conn: Conn, live: str, name: str, lock_timeout_ms: int) -> int:
-    """Locks the live checkpoint row, then users and event_log, waiting at most `lock_timeout_ms`; returns the live position."""
+    """Locks the live checkpoint row, then users and event_log (each wait at most `lock_timeout_ms`); returns the position."""
     conn.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms}ms"])
     query = sql.SQL("SELECT position FROM {}.projection_checkpoint WHERE name = %s FOR UPDATE")
     row = conn.execute(query.format(sql.Identifier(live)), [name]).fetchone()
@@ -221,7 +222,7 @@ def lock_live(conn: Conn, live: str, name: str, lock_timeout_ms: int) -> int:
 
 def swap_tables(conn: Conn, live: str, scratch: str, name: str, position: int, event_time: datetime | None,
                 skipped_unknown: int) -> None:
-    """Replaces the live users and event_log with the rebuilt ones and sets the live checkpoint, in the caller's transaction."""
+    """Puts the rebuilt users and event_log in place of the live ones and sets the live checkpoint (caller's transaction)."""
     live_id, scratch_id = sql.Identifier(live), sql.Identifier(scratch)
     conn.execute(sql.SQL("DROP TABLE {0}.users, {0}.event_log").format(live_id))
     for table in ("users", "event_log"):

@@ -24,7 +24,8 @@ def test_a_standby_takes_over_when_the_leader_is_killed_and_no_event_is_applied_
     command = start_command_service(services, event_store)
     first = start_projector(services, event_store, read_model)
     assert first.process is not None
-    wait_until(lambda: leader_pid(event_store, read_model) == first.process.pid, 60, 0.2, message="the first projector leading")
+    wait_until(lambda: leader_pid(event_store, read_model) == first.process.pid, 60, 0.2,
+               message="the first projector leading")
     second = start_projector(services, event_store, read_model)  # SERVING as a healthy standby
     assert second.process is not None
     command_writes(command.address, 100, seed=1)

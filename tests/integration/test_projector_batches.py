@@ -39,7 +39,9 @@ def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, An
         return store.read_events(conn, 0, 100)
 
 
-def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_commit(event_store: Database, read_model: Database) -> None:
+def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_commit(
+    event_store: Database, read_model: Database
+) -> None:
     user = str(uuid.uuid4())
     events = appended(event_store, [(user, 1, "UserAdded", {"name": "Ann"}), (user, 2, "UserEdited", {"name": "Bea"})])
     with connect(read_model) as conn, db.connect(read_model, autocommit=True) as listener:
@@ -49,10 +51,13 @@ def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_co
         assert note.payload == str(plan.position) == str(events[-1].position)
         assert store.checkpoint(conn, NAME) == (events[-1].position, 0)
         assert conn.execute("SELECT name, version FROM users WHERE id = %s", [user]).fetchone() == ("Bea", 2)
-        assert [r[0] for r in conn.execute("SELECT position FROM event_log ORDER BY position")] == [e.position for e in events]
+        logged = [row[0] for row in conn.execute("SELECT position FROM event_log ORDER BY position")]
+        assert logged == [e.position for e in events]
 
 
-def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(event_store: Database, read_model: Database) -> None:
+def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(
+    event_store: Database, read_model: Database
+) -> None:
     events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
     with connect(read_model) as leader, connect(read_model) as former_leader:
         apply_batch(leader, NAME, read_model.schema, events, 0)
@@ -61,7 +66,9 @@ def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(event_
         assert leader.execute("SELECT count(*) FROM event_log").fetchone() == (1,)
 
 
-def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(event_store: Database, read_model: Database) -> None:
+def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
+    event_store: Database, read_model: Database
+) -> None:
     events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
     with connect(read_model) as first, connect(read_model) as second:
         outcome: list[BaseException | None] = []
@@ -87,7 +94,9 @@ def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(event
         assert first.execute("SELECT count(*) FROM event_log").fetchone() == (1,)
 
 
-def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_it(event_store: Database, read_model: Database) -> None:
+def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_it(
+    event_store: Database, read_model: Database
+) -> None:
     good = str(uuid.uuid4())
     events = appended(event_store, [(good, 1, "UserAdded", {"name": "Ann"}), (str(uuid.uuid4()), 1, "UserAdded", {}),
                                     (good, 2, "UserEdited", {"name": "Bea"})])

@@ -51,7 +51,7 @@ def start_projector(
     services: Callable[..., ServiceProcess], event_store: Database, read_model: Database,
     *args: str, wait: bool = True, **env: str,
 ) -> ServiceProcess:
-    """Starts `python -m projector_service [args]` through the `services` fixture; waits until SERVING unless told not to."""
+    """Starts `python -m projector_service [args]` through the `services` fixture; waits for SERVING unless `wait` is False."""
     process = services("projector_service", projector_env(event_store, read_model, **env), *args)
     return process.wait_serving(60) if wait else process
 
@@ -220,10 +220,10 @@ def command_writes(address: str, commands: int, seed: int, stop: threading.Event
     with grpc.insecure_channel(address) as channel:
         stub = command_service_pb2_grpc.CommandServiceStub(channel)
         while sent < commands and not (stop and stop.is_set()):
-            roll, request_id = rng.random(), str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            roll, request_id = rng.random(), str(uuid.uuid4())
             if not users or roll < 0.5:
-                reply = _retried(stub.AddUser, command_service_pb2.AddUserRequest(name=f"user {seed}-{sent}", request_id=request_id))
-                users.append(reply.user.id)
+                request = command_service_pb2.AddUserRequest(name=f"user {seed}-{sent}", request_id=request_id)
+                users.append(_retried(stub.AddUser, request).user.id)
             elif roll < 0.9:
                 _retried(stub.EditUser, command_service_pb2.EditUserRequest(id=rng.choice(users), name=f"renamed {sent}",
                                                                             request_id=request_id))

@@ -17,7 +17,8 @@ def event(position: int, user: str, version: int, kind: str, data: object) -> Re
 
 def test_an_added_then_edited_user_keeps_its_create_time_and_takes_the_last_name() -> None:
     user = str(uuid.uuid4())
-    plan = fold_batch([event(1, user, 1, "UserAdded", {"name": "Ann"}), event(2, user, 2, "UserEdited", {"name": "Bea"})], 0, {}, set())
+    events = [event(1, user, 1, "UserAdded", {"name": "Ann"}), event(2, user, 2, "UserEdited", {"name": "Bea"})]
+    plan = fold_batch(events, 0, {}, set())
     assert plan.upserts == [UserRow(user, "Bea", 2, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2), 2)]
     assert [(row.position, row.type, row.name) for row in plan.log] == [(1, 1, "Ann"), (2, 2, "Bea")]
     assert (plan.position, plan.event_time, plan.malformed) == (2, T0 + timedelta(seconds=2), None)
@@ -58,7 +59,8 @@ def test_an_edit_of_a_user_the_read_model_does_not_have_is_malformed() -> None:
 
 def test_an_operator_skip_passes_over_a_malformed_event() -> None:
     user = str(uuid.uuid4())
-    plan = fold_batch([event(4, user, 1, "UserAdded", {"name": 42}), event(5, str(uuid.uuid4()), 1, "UserAdded", {"name": "Dee"})], 3, {}, {4})
+    events = [event(4, user, 1, "UserAdded", {"name": 42}), event(5, str(uuid.uuid4()), 1, "UserAdded", {"name": "Dee"})]
+    plan = fold_batch(events, 3, {}, {4})
     assert plan.malformed is None and plan.skipped_operator == 1 and [row.position for row in plan.log] == [5]
 
 

@@ -1,0 +1,58 @@
+"""`rebuild` in-process: fresh tables swapped in at the store's head, fencing a live projector that was behind."""
+
+from __future__ import annotations
+
+import io
+import random
+import pytest
+
+from eventkit import config, db, migrations
+from eventkit.config import Database
+from eventkit.startup import migrating_connector
+from projector_service import store
+from projector_service.applier import Fenced, apply_batch
+from projector_service.rebuild import RebuildBusy, rebuild, scratch_schema
+from tests.support.projector import DirectWriter, prepare_event_store, projector_env, read_model_content, replay
+
+
+def settings(event_store: Database, read_model: Database) -> config.ProjectorSettings:
+    return config.projector_settings(projector_env(event_store, read_model, PROJECTOR_BATCH_SIZE="300"))
+
+
+def test_a_rebuild_ahead_of_the_live_projector_moves_the_checkpoint_and_fences_it(
+    event_store: Database, read_model: Database
+) -> None:
+    prepare_event_store(event_store)
+    writer = DirectWriter(random.Random(3))
+    with db.connect(event_store, autocommit=True) as conn:
+        for _ in range(10):
+            writer.append(conn, 200)
+        early = store.read_events(conn, 0, 500)
+    with db.connect(read_model) as live:
+        migrations.apply(live, "read_model", read_model.schema)
+        live.autocommit = True
+        store.ensure_rows(live, "users")
+        behind = apply_batch(live, "users", read_model.schema, early, 0).position  # a live projector 500 events in
+        out = io.StringIO()
+        position = rebuild(settings(event_store, read_model), migrating_connector(read_model, "read_model"), out)
+        expected = replay(event_store)
+        assert position == expected.checkpoint > behind
+        assert "replaying 2,000 events" in out.getvalue() and f"swapped at position {position}" in out.getvalue()
+        actual = read_model_content(read_model)
+        assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
+        with pytest.raises(Fenced):  # the live projector's next batch finds the checkpoint moved
+            apply_batch(live, "users", read_model.schema, early[:1], behind)
+        scratch = live.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [scratch_schema(read_model.schema)])
+        assert scratch.fetchone() == (0,), "the scratch schema is dropped after the swap"
+
+
+def test_a_second_rebuild_of_the_same_projection_is_refused_while_one_runs(
+    event_store: Database, read_model: Database
+) -> None:
+    prepare_event_store(event_store)
+    with db.connect(read_model) as holder:
+        migrations.apply(holder, "read_model", read_model.schema)
+        holder.autocommit = True
+        assert store.try_lock(holder, f"{read_model.schema}.users.rebuild")  # as a running rebuild holds it
+        with pytest.raises(RebuildBusy):
+            rebuild(settings(event_store, read_model), migrating_connector(read_model, "read_model"), io.StringIO())
