@@ -33,9 +33,11 @@ def _store(ctx: Context, result: SectionResult) -> None:
         for clients in ctx.plan.concurrency:
             profile = ctx.profile()
             # One process, `clients` threads, one Appender: the append path as a library user drives it.
-            outcome = measure.checked(load.run(ctx.pool, "store_append", {"dsn": dsn}, clients, ctx.plan.warmup,
+            params = {"dsn": dsn, "profile_thread": "appender"}
+            outcome = measure.checked(load.run(ctx.pool, "store_append", params, clients, ctx.plan.warmup,
                                                ctx.plan.duration, 1, profile=profile), f"store appends at {clients}")
-            measure.rate_figure(result, f"store appends (Appender, in-process), {clients} threads", outcome,
+            profile.result |= outcome.stacks  # where the group-commit thread's wall time went
+            measure.rate_figure(result, f"store appends (Appender, in-process), {measure.plural(clients, 'thread')}", outcome,
                                 "events/s", "store appends", clients, "raw INSERT",
                                 measure.reference(ctx.references, "raw_insert", clients),
                                 STORE_TARGET if clients == TARGET_CLIENTS else None, profile.result)
@@ -94,11 +96,11 @@ def _rpc(ctx: Context, result: SectionResult) -> None:
         outcome = measure.checked(load.run(ctx.pool, "add_user", {"address": service.address}, clients,
                                            ctx.plan.warmup, ctx.plan.duration, ctx.plan.client_processes,
                                            profile=profile), f"AddUser at {clients}")
-        measure.rate_figure(result, f"AddUser over gRPC, {clients} clients", outcome, "events/s", "AddUser RPC",
+        measure.rate_figure(result, f"AddUser over gRPC, {measure.plural(clients)}", outcome, "events/s", "AddUser RPC",
                             clients, "trivial RPC", measure.reference(ctx.references, "trivial_rpc", clients),
                             RPC_TARGET if clients == TARGET_CLIENTS else None, profile.result)
         raw = measure.reference(ctx.references, "raw_insert", clients)
-        result.figures.append(Figure(f"AddUser over gRPC, {clients} clients, against raw INSERT", outcome.rate,
+        result.figures.append(Figure(f"AddUser over gRPC, {measure.plural(clients)}, against raw INSERT", outcome.rate,
                                      "events/s", "raw INSERT", raw, detail="same run, same concurrency"))
         rates[clients] = outcome.rate
     ctx.references["rpc_append"] = rates

@@ -75,7 +75,7 @@ class Context:
         client_pids = self.pool.pids()
         groups["clients"] = lambda: sum(cpu_of(pid) for pid in client_pids)
         groups["bench"] = lambda: cpu_of(os.getpid())
-        return Profile(groups)
+        return Profile(groups, self.cluster.dsn())
 
 
 def _label(service: ServiceProcess) -> str:

@@ -46,9 +46,12 @@ def _sample_memory(pid: int, until: float, peak: list[int]) -> threading.Thread:
 def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribers: int) -> None:
     plan = ctx.plan
     window = Window.soon(plan.warmup + subscribers / CONNECTS_PER_SECOND, plan.duration)
+    # Commands start one warm-up before the window, after the subscribers had time to connect to
+    # an idle server: connecting is measured apart from delivering.
+    commands = Window(window.begin - plan.warmup, plan.warmup, plan.duration)
     shares = split(subscribers, plan.client_processes)
     tasks: list[Any] = [(streams.subscribe, (services.query.address, n, window, None, False)) for n in shares]
-    tasks += load.tasks("add_user", {"address": services.command.address}, DRIVER_THREADS, window, 1, plan.fanout_rate)
+    tasks += load.tasks("add_user", {"address": services.command.address}, DRIVER_THREADS, commands, 1, plan.fanout_rate)
     idle = memory_kib(services.query.pid)["rss"]
     peak = [idle]
     sampler = _sample_memory(services.query.pid, window.end, peak)

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.pool import ClientPool, cpu_seconds, split
 from bench.profile import Profile
+from bench.stacks import ThreadSampler
 from bench.stats import Histogram
 
 # Time for every client process to open its channels and threads before the common start.
@@ -90,8 +91,12 @@ def drive(workload: str, params: dict[str, Any], threads: int, window: Window, r
         runner.start()
     time.sleep(max(0.0, window.begin - time.time()))
     cpu_begin = cpu_seconds()
+    sampler = ThreadSampler(params["profile_thread"]) if params.get("profile_thread") else None
+    if sampler:
+        sampler.start()
     time.sleep(max(0.0, window.end - time.time()))
     cpu_used = cpu_seconds() - cpu_begin
+    stacks = sampler.stop() if sampler else {}
     for runner in runners:
         runner.join()
     workloads.close(shared)
@@ -104,7 +109,7 @@ def drive(workload: str, params: dict[str, Any], threads: int, window: Window, r
         total.first_error = total.first_error or tally.first_error
         total.records.extend(tally.records)
     return {"hist": total.hist, "ops": total.ops, "errors": total.errors, "first_error": total.first_error,
-            "records": total.records, "cpu": cpu_used}
+            "records": total.records, "cpu": cpu_used, "stacks": stacks}
 
 
 @dataclass
@@ -118,6 +123,7 @@ class LoadResult:
     first_error: str
     records: list[Any]
     client_cpu: float
+    stacks: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -154,6 +160,7 @@ def merge(parts: list[dict[str, Any]], duration: float) -> LoadResult:
         result.first_error = result.first_error or part["first_error"]
         result.records.extend(part["records"])
         result.client_cpu += part["cpu"]
+        result.stacks = result.stacks or part["stacks"]
     return result
 
 

@@ -53,7 +53,7 @@ def rate_figure(result: SectionResult, name: str, load: LoadResult, unit: str, c
     result.figures.append(figure)
     if curve:
         record_throughput(result, curve, clients, load.rate)
-        record_latency(result, f"{curve}, {clients} clients", load.hist)
+        record_latency(result, f"{curve}, {plural(clients)}", load.hist)
     return figure
 
 
@@ -77,3 +77,8 @@ def reference(refs: dict[str, Any], kind: str, clients: int | None = None) -> fl
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return float(value)
+
+
+def plural(n: int, noun: str = "client") -> str:
+    """Returns '1 client', '16 clients'."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

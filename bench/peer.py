@@ -41,11 +41,11 @@ def _appends(ctx: Context, result: SectionResult) -> None:
         profile = ctx.profile()
         outcome = measure.checked(load.run(ctx.pool, "peer_save", {"env": env}, clients, ctx.plan.warmup,
                                            ctx.plan.duration, 1, profile=profile), f"peer saves at {clients}")
-        measure.rate_figure(result, f"eventsourcing save (one new aggregate), {clients} threads", outcome,
+        measure.rate_figure(result, f"eventsourcing save (one new aggregate), {measure.plural(clients, 'thread')}", outcome,
                             "events/s", "eventsourcing saves", clients, "raw INSERT",
                             measure.reference(ctx.references, "raw_insert", clients), profile=profile.result)
         if clients in ours:
-            result.figures.append(Figure(f"our store appends against the peer, {clients} threads", ours[clients],
+            result.figures.append(Figure(f"our store appends against the peer, {measure.plural(clients, 'thread')}", ours[clients],
                                          "events/s", "eventsourcing saves", outcome.rate,
                                          AHEAD if clients == TARGET_CLIENTS else None))
     ctx.drop(dsn)

@@ -18,7 +18,7 @@ def number(value: float | None) -> str:
     """Formats a figure: thousands separators for big numbers, two decimals for small ones."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if abs(value) >= 100:
+    if abs(value) >= 100 or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
@@ -54,7 +54,8 @@ def section_markdown(section: dict[str, Any]) -> str:
 
 def targets_markdown(data: dict[str, Any]) -> str:
     """Lists every target, met or missed; a miss says by how much and what the CPU profile shows limited it."""
-    lines = []
+    lines: list[str] = []
+    shown: dict[str, float] | None = None
     for section in data["sections"]:
         for f in section["figures"]:
             if not f["target"]:
@@ -62,8 +63,10 @@ def targets_markdown(data: dict[str, Any]) -> str:
             if f["met"]:
                 lines.append(f"- met: {f['name']} ({f['target']['text']})")
             elif f["met"] is False:
+                why = "same window as the line above" if f["profile"] and f["profile"] == shown else describe(f["profile"])
+                shown = f["profile"]
                 lines.append(f"- **missed**: {f['name']} ({f['target']['text']}): {f['shortfall']}. "
-                             f"CPU during the window: {describe(f['profile'])}")
+                             f"What limits it (profile of the window): {why}")
             else:
                 lines.append(f"- not measured: {f['name']} ({f['target']['text']})")
         if section["status"] != "ok":
