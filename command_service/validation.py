@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-import uuid
 
 from eventkit.errors import InvalidArgument
+from eventkit.ids import parse_id
+
+__all__ = ["clean_name", "parse_id", "parse_request_id", "check_expected_version"]
 
 MAX_NAME_LENGTH = 200
 
@@ -20,16 +22,6 @@ def clean_name(raw: str, field: str = "name") -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidArgument(field, f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
     return name
-
-
-def parse_id(raw: str, field: str = "id") -> str:
-    """Returns the canonical form of a required UUID."""
-    if not raw:
-        raise InvalidArgument(field, "is required")
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise InvalidArgument(field, "must be a UUID") from None
 
 
 def parse_request_id(raw: str) -> str | None:

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-import uuid
 from dataclasses import dataclass
 
 from eventkit.codec import TYPE_NAMES
 from eventkit.errors import InvalidArgument
+from eventkit.ids import parse_id
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_PREFIX_LENGTH = 200  # names are at most 200 characters: a longer prefix matches nothing
-
-
-def parse_id(raw: str, field: str = "id") -> str:
-    """Returns the canonical form of a required UUID."""
-    if not raw:
-        raise InvalidArgument(field, "is required")
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise InvalidArgument(field, "must be a UUID") from None
 
 
 def page_size(value: int) -> int:
