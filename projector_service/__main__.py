@@ -78,6 +78,7 @@ def run(settings: config.ProjectorSettings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the command the command line names; returns the process's exit code."""
     args = parse(sys.argv[1:] if argv is None else argv)
     if args.command == "version":
         print(f"projector_service {version()}")

@@ -44,10 +44,12 @@ class Progress:
         self.done = 0
 
     def begin(self) -> None:
+        """Says how many events the replay starts with."""
         _, total, _ = store.lag(self._reader, 0)
         self._say(f"rebuild: replaying {total:,} events into fresh tables")
 
     def advance(self, position: int, count: int) -> None:
+        """Counts a batch; every few seconds prints events done, rate and time left."""
         self.done += count
         now = time.monotonic()
         if now - self._last >= PROGRESS_EVERY_SECONDS:
@@ -116,4 +118,6 @@ def _switch(s: ProjectorSettings, conn: store.Conn, reader: store.Conn, position
             return position
         except psycopg.errors.LockNotAvailable:
             log.info("live tables busy; catching up and trying the swap again")
-            position = _replay(s, conn, reader, position, progress)
+            # The rolled-back attempt may have applied batches that are gone now: start from the
+            # scratch checkpoint as committed.
+            position = _replay(s, conn, reader, store.checkpoint(conn, name)[0], progress)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import random
+import threading
 import pytest
 
 from eventkit import config, db, migrations
@@ -13,6 +15,7 @@ from projector_service import store
 from projector_service.applier import Fenced, apply_batch
 from projector_service.rebuild import RebuildBusy, rebuild, scratch_schema
 from tests.support.projector import DirectWriter, prepare_event_store, projector_env, read_model_content, replay
+from tests.support.waiting import wait_until
 
 
 def settings(event_store: Database, read_model: Database) -> config.ProjectorSettings:
@@ -56,3 +59,34 @@ def test_a_second_rebuild_of_the_same_projection_is_refused_while_one_runs(
         assert store.try_lock(holder, f"{read_model.schema}.users.rebuild")  # as a running rebuild holds it
         with pytest.raises(RebuildBusy):
             rebuild(settings(event_store, read_model), migrating_connector(read_model, "read_model"), io.StringIO())
+
+
+def test_a_swap_blocked_by_a_long_reader_gives_up_its_lock_request_and_retries_until_it_succeeds(
+    event_store: Database, read_model: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    prepare_event_store(event_store)
+    with db.connect(event_store, autocommit=True) as conn:
+        DirectWriter(random.Random(5)).append(conn, 300)
+    with db.connect(read_model) as reader:
+        migrations.apply(reader, "read_model", read_model.schema)
+        reader.commit()
+        reader.execute("SELECT count(*) FROM users")  # a long read: its transaction keeps the table locked
+        outcome: list[int | BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(rebuild(settings(event_store, read_model), migrating_connector(read_model, "read_model"),
+                                       io.StringIO()))
+            except BaseException as exc:  # noqa: BLE001 - inspected below
+                outcome.append(exc)
+
+        caplog.set_level(logging.INFO, logger="projector_service.rebuild")
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_until(lambda: any("busy" in r.getMessage() for r in caplog.records), 60, message="the swap retrying")
+        assert reader.execute("SELECT count(*) FROM users").fetchone() == (0,)  # the reader is never failed
+        reader.commit()
+        thread.join(60)
+    expected = replay(event_store)
+    assert outcome == [expected.checkpoint]
+    assert read_model_content(read_model).log == expected.log
