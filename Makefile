@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PROTOS := $(wildcard protos/users/v1/*.proto)
 GEN    := users/v1/.generated
 
-.PHONY: install protos run test lint bench clean
+.PHONY: install protos run run-command run-projector run-query test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ protos: $(GEN)
 
 run: install
 	$(BIN)/python -m devtools.run
+
+# One service on its own, against the database `make run` started (e.g. after killing it there).
+run-command run-projector run-query: run-%: install
+	$(BIN)/python -m devtools.run --service $*_service
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -41,7 +41,26 @@ def _relay(name: str, color: str, stream: object) -> None:
         print(f"{prefix} {line}", flush=True)
 
 
+def run_one(module: str) -> int:
+    """`make run-projector` and friends: runs one service in the foreground against the running `make run` cluster."""
+    port = int(os.environ.get("LOCAL_PG_PORT", "55432"))
+    cluster = Cluster(Path("unused"), port, bindir=Path("unused"), account=None)
+    try:
+        cluster.wait_ready(timeout=2)
+    except (TimeoutError, RuntimeError):
+        print(f"no PostgreSQL on 127.0.0.1:{port}: start `make run` first (in another terminal)", file=sys.stderr)
+        return 1
+    env = dict(os.environ, EVENT_STORE_DSN=os.environ.get("EVENT_STORE_DSN", cluster.dsn("event_store")),
+               READ_MODEL_DSN=os.environ.get("READ_MODEL_DSN", cluster.dsn("read_model")),
+               LOG_FORMAT=os.environ.get("LOG_FORMAT", "text"))
+    os.chdir(ROOT)
+    os.execve(sys.executable, [sys.executable, "-m", module], env)
+    return 0  # not reached
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--service":
+        return run_one(sys.argv[2])
     port = int(os.environ.get("LOCAL_PG_PORT", "55432"))
     account = runtime_account()
     directory = data_dir(account)
@@ -76,11 +95,18 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    reported: set[str] = set()
     while not stop.wait(0.5):
+        # A service that exits (or is killed) does not take the others down: the database and the
+        # other services keep running, so a crash and the catch-up after it can be watched.
         for module, child in children:
-            if child.poll() is not None:
-                print(f"{module} exited with {child.returncode}; stopping", file=sys.stderr)
-                stop.set()
+            if child.poll() is not None and module not in reported:
+                reported.add(module)
+                restart = f"make run-{module.split('_')[0]}"
+                print(f"{module} exited with {child.returncode}; the rest keep running. Start it again with `{restart}`",
+                      file=sys.stderr, flush=True)
+        if len(reported) == len(children):
+            stop.set()
     for _, child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
