@@ -11,24 +11,13 @@ from command_service import domain, validation
 from command_service.appender import Appender, Outcome
 from eventkit.errors import DeadlineExceeded
 from eventkit.status import grpc_errors
-from eventkit.timestamps import to_timestamp
+from eventkit.messages import user_message
 from users.v1 import command_service_pb2 as pb
 from users.v1 import command_service_pb2_grpc as pb_grpc
-from users.v1 import resources_pb2
 
 # How long a call without a deadline waits for its batch to commit.
 DEFAULT_WAIT_SECONDS = 30.0
 
-
-def user_message(state: domain.UserState) -> resources_pb2.User:
-    """Returns the API's User for a folded state."""
-    return resources_pb2.User(
-        id=state.id,
-        name=state.name,
-        version=state.version,
-        create_time=to_timestamp(state.create_time),
-        update_time=to_timestamp(state.update_time),
-    )
 
 
 class CommandService(pb_grpc.CommandServiceServicer):

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from eventkit.codec import TYPE_IDS, USER_DELETED
+from eventkit.messages import user_message
 from eventkit.timestamps import to_timestamp
-from query_service.queries import LogRow, UserRow
+from query_service.queries import LogRow
 from users.v1 import query_service_pb2 as pb
 from users.v1 import resources_pb2
 
 DELETED = TYPE_IDS[USER_DELETED]
 
 
-def user(row: UserRow) -> resources_pb2.User:
-    """Returns the API's User for a read-model row."""
-    return resources_pb2.User(
-        id=row.id,
-        name=row.name,
-        version=row.version,
-        create_time=to_timestamp(row.create_time),
-        update_time=to_timestamp(row.update_time),
-    )
+# A read-model row becomes the same User message the command side returns.
+user = user_message
 
 
 def event(row: LogRow) -> pb.StreamEventsResponse:
