@@ -64,7 +64,8 @@ def _loop(operation: Any, window: Window, interval: float | None, offset: float,
         except Exception as exc:  # noqa: BLE001 - counted, and the first one is kept for the report
             name = type(exc).__name__ + (f".{exc.code().name}" if hasattr(exc, "code") and callable(exc.code) else "")
             tally.errors[name] = tally.errors.get(name, 0) + 1
-            tally.first_error = tally.first_error or repr(exc)[:300]
+            details = exc.details() if hasattr(exc, "details") and callable(exc.details) else str(exc)
+            tally.first_error = tally.first_error or f"{name}: {details}"[:300]
             continue
         elapsed = time.perf_counter() - started
         if window.begin <= time.time() < window.end:

@@ -56,7 +56,7 @@ class ServiceProcess:
     def start(self) -> "ServiceProcess":
         """Starts the process with the bench's environment on top of this one's."""
         self.port = self.port or free_port()
-        env = dict(os.environ, **self.env, LOG_FORMAT="text", LOG_LEVEL="WARNING", LISTEN_HOST="127.0.0.1",
+        env = dict(os.environ, **self.env, LOG_FORMAT="text", LOG_LEVEL="INFO", LISTEN_HOST="127.0.0.1",
                    PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         if self.module in PORT_VARIABLE:
             env[PORT_VARIABLE[self.module]] = str(self.port)

@@ -48,16 +48,21 @@ def _measure(ctx: Context, result: SectionResult, services: stack.Stack, label: 
     if subscriber["errors"]:
         raise measure.MeasurementFailed(f"the subscriber failed: {subscriber['first_error']}")
     arrivals = dict(subscriber["arrivals"])
-    to_stream, to_query, lost = Histogram(), Histogram(), 0
-    for position, answered, seen in commands.records:
+    to_stream, to_query, replies, lost = Histogram(), Histogram(), Histogram(), 0
+    for position, answered, seen, took in commands.records:
+        replies.add(took)
         if position in arrivals:
             to_stream.add(arrivals[position] - answered)
         else:
             lost += 1
         if seen is not None:
             to_query.add(seen)
-    result.figures.append(Figure(f"AddUser {label}", commands.rate, "commands/s", detail=measure.latency_text(commands.hist),
-                                 profile=profile.result))
+    errors = sum(commands.errors.values())
+    result.figures.append(Figure(f"AddUser {label}", commands.rate, "commands/s", profile=profile.result,
+                                 detail=measure.latency_text(replies) + (f"; {errors} calls failed" if errors else "")))
+    if errors:
+        result.notes.append(f"{label}: {errors} calls failed {commands.errors}, the first with {commands.first_error}")
+    measure.record_latency(result, f"AddUser reply, {label}", replies)
     measure.latency_figures(result, f"(a) reply -> StreamEvents subscriber, {label}", to_stream, targets, profile.result)
     measure.latency_figures(result, f"(b) reply -> GetUser(min_position) answered, {label}", to_query, targets,
                             profile.result)

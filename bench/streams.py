@@ -70,13 +70,17 @@ async def _subscribe(address: str, streams: int, window: Window, after_position:
                     ready = True
                     out["ready"] += 1
                     out["ready_in_time"] += now < window.begin
-                if message.WhichOneof("kind") != "event" or not window.begin <= now < window.end:
+                if message.WhichOneof("kind") != "event":
+                    continue
+                if record and index == 0:
+                    # Every arrival, even before the window: a reply counted in the window may
+                    # belong to an event that reached the subscriber just before it opened.
+                    out["arrivals"].append((message.event.position, now))
+                if not window.begin <= now < window.end:
                     continue
                 stamp = message.event.record_time
                 out["hist"].add(now - (stamp.seconds + stamp.nanos / 1e9))
                 out["messages"] += 1
-                if record and index == 0:
-                    out["arrivals"].append((message.event.position, now))
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 out["errors"][exc.code().name] = out["errors"].get(exc.code().name, 0) + 1

@@ -48,14 +48,16 @@ def _add_then_get(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
     every = int(params.get("probe_every", 1))
     counter = itertools.count()
 
-    def operation() -> tuple[int, float, float | None]:
+    def operation() -> tuple[int, float, float | None, float]:
+        sent = time.perf_counter()
         reply = commands.AddUser(cpb.AddUserRequest(name=_name()), timeout=30)
+        took = time.perf_counter() - sent
         answered = time.time()
         seen: float | None = None
         if next(counter) % every == 0:
             queries.GetUser(qpb.GetUserRequest(id=reply.user.id, min_position=reply.position), timeout=30)
             seen = time.time() - answered
-        return reply.position, answered, seen
+        return reply.position, answered, seen, took
 
     return operation
 
