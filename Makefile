@@ -46,7 +46,9 @@ $(VENV)/.bench: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
+# The bench's own unit tests (a second), then the benchmark.
 bench: install $(VENV)/.bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider bench/tests
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 clean:
