@@ -37,7 +37,8 @@ def _store(ctx: Context, result: SectionResult) -> None:
             outcome = measure.checked(load.run(ctx.pool, "store_append", params, clients, ctx.plan.warmup,
                                                ctx.plan.duration, 1, profile=profile), f"store appends at {clients}")
             profile.result |= outcome.stacks  # where the group-commit thread's wall time went
-            measure.rate_figure(result, f"store appends (Appender, in-process), {measure.plural(clients, 'thread')}", outcome,
+            name = f"store appends (Appender, in-process), {measure.plural(clients, 'thread')}"
+            measure.rate_figure(result, name, outcome,
                                 "events/s", "store appends", clients, "raw INSERT",
                                 measure.reference(ctx.references, "raw_insert", clients),
                                 STORE_TARGET if clients == TARGET_CLIENTS else None, profile.result)

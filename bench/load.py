@@ -84,9 +84,10 @@ def drive(workload: str, params: dict[str, Any], threads: int, window: Window, r
     operations = [workloads.make(workload, params, shared) for _ in range(threads)]
     interval = threads / rate if rate else None
     tallies = [_Tally() for _ in operations]
+    offsets = [(i * interval / threads) if interval else 0.0 for i in range(threads)]  # spread a paced schedule
     runners = [
-        threading.Thread(target=_loop, args=(op, window, interval, (i * interval / threads) if interval else 0.0, tally, collect))
-        for i, (op, tally) in enumerate(zip(operations, tallies))
+        threading.Thread(target=_loop, args=(op, window, interval, offset, tally, collect))
+        for op, tally, offset in zip(operations, tallies, offsets)
     ]
     for runner in runners:
         runner.start()

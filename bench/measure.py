@@ -24,7 +24,8 @@ def checked(load: LoadResult, what: str) -> LoadResult:
     if load.ops == 0:
         raise MeasurementFailed(f"{what}: no operation completed in the window; errors {load.errors}: {load.first_error}")
     if errors > MAX_ERROR_SHARE * (load.ops + errors):
-        raise MeasurementFailed(f"{what}: {errors} of {load.ops + errors} operations failed {load.errors}: {load.first_error}")
+        raise MeasurementFailed(
+            f"{what}: {errors} of {load.ops + errors} operations failed {load.errors}: {load.first_error}")
     return load
 
 

@@ -41,11 +41,12 @@ def _appends(ctx: Context, result: SectionResult) -> None:
         profile = ctx.profile()
         outcome = measure.checked(load.run(ctx.pool, "peer_save", {"env": env}, clients, ctx.plan.warmup,
                                            ctx.plan.duration, 1, profile=profile), f"peer saves at {clients}")
-        measure.rate_figure(result, f"eventsourcing save (one new aggregate), {measure.plural(clients, 'thread')}", outcome,
+        threads = measure.plural(clients, "thread")
+        measure.rate_figure(result, f"eventsourcing save (one new aggregate), {threads}", outcome,
                             "events/s", "eventsourcing saves", clients, "raw INSERT",
                             measure.reference(ctx.references, "raw_insert", clients), profile=profile.result)
         if clients in ours:
-            result.figures.append(Figure(f"our store appends against the peer, {measure.plural(clients, 'thread')}", ours[clients],
+            result.figures.append(Figure(f"our store appends against the peer, {threads}", ours[clients],
                                          "events/s", "eventsourcing saves", outcome.rate,
                                          AHEAD if clients == TARGET_CLIENTS else None))
     ctx.drop(dsn)
@@ -67,7 +68,7 @@ def _projection(ctx: Context, result: SectionResult) -> None:
     rate = done["events"] / done["seconds"]
     result.figures.append(Figure(f"eventsourcing ProjectionRunner catch-up over {events:,} events", rate, "events/s",
                                  "raw read", measure.reference(ctx.references, "raw_read"),
-                                 detail=f"{done['seconds']:.1f} s; process RSS grew {done['rss_growth_kib'] / 1024:.1f} MiB",
+                                 detail=f"{done['seconds']:.1f} s; RSS grew {done['rss_growth_kib'] / 1024:.1f} MiB",
                                  profile=profile.result))
     ours: Any = ctx.references.get("catch_up")
     if ours:

@@ -143,7 +143,8 @@ def describe(profile: dict[str, float]) -> str:
     verdicts += [f"{name} was CPU-bound ({value:.0f}% of one core)" for name, value in processes
                  if value >= 85 and name not in ("clients", "postgres")]
     cpu = ", ".join(f"{name} {value:.0f}%" for name, value in processes)
-    cpu += f", other processes {profile.get('other', 0):.0f}% (machine busy {profile.get('machine', 0):.0f}% of {cores * 100:.0f}%)"
+    busy = profile.get("machine", 0)
+    cpu += f", other processes {profile.get('other', 0):.0f}% (machine busy {busy:.0f}% of {cores * 100:.0f}%)"
     waits = sorted(((k[5:], v) for k, v in profile.items() if k.startswith("wait:")), key=lambda kv: -kv[1])[:4]
     text = ("; ".join(verdicts) + ". " if verdicts else "") + f"CPU: {cpu}"
     if waits:

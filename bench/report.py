@@ -63,7 +63,8 @@ def targets_markdown(data: dict[str, Any]) -> str:
             if f["met"]:
                 lines.append(f"- met: {f['name']} ({f['target']['text']})")
             elif f["met"] is False:
-                why = "same window as the line above" if f["profile"] and f["profile"] == shown else describe(f["profile"])
+                repeated = f["profile"] and f["profile"] == shown
+                why = "same window as the line above" if repeated else describe(f["profile"])
                 shown = f["profile"]
                 lines.append(f"- **missed**: {f['name']} ({f['target']['text']}): {f['shortfall']}. "
                              f"What limits it (profile of the window): {why}")

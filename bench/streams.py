@@ -47,7 +47,8 @@ def subscribe(address: str, streams: int, window: Window, after_position: int | 
     return asyncio.run(_subscribe(address, streams, window, after_position, record))
 
 
-async def _subscribe(address: str, streams: int, window: Window, after_position: int | None, record: bool) -> dict[str, Any]:
+async def _subscribe(address: str, streams: int, window: Window, after_position: int | None,
+                     record: bool) -> dict[str, Any]:
     from users.v1 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
 
     channels = [grpc.aio.insecure_channel(address, options=_OWN_CONNECTION)
@@ -56,7 +57,9 @@ async def _subscribe(address: str, streams: int, window: Window, after_position:
                            "first_error": "", "arrivals": []}
     calls: list[Any] = []
     # None: live only (the server sends CaughtUp at once); a position: replay after it first.
-    request = pb.StreamEventsRequest() if after_position is None else pb.StreamEventsRequest(after_position=after_position)
+    request = pb.StreamEventsRequest()
+    if after_position is not None:
+        request.after_position = after_position
 
     async def follow(index: int) -> None:
         stub = pb_grpc.QueryServiceStub(channels[index % len(channels)])

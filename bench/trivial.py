@@ -39,8 +39,9 @@ class TrivialQueries(query_service_pb2_grpc.QueryServiceServicer):
     def StreamEvents(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         user_id = str(uuid.uuid4())
         for position in range(1, request.after_position + 1):
+            now = to_timestamp(datetime.now(timezone.utc))
             event = resources_pb2.Event(position=position, type=resources_pb2.EVENT_TYPE_USER_ADDED, user_id=user_id,
-                                        version=1, name="bench user", record_time=to_timestamp(datetime.now(timezone.utc)))
+                                        version=1, name="bench user", record_time=now)
             yield query_service_pb2.StreamEventsResponse(event=event)
 
 
