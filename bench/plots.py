@@ -9,6 +9,9 @@ from typing import Any
 from bench.stats import Histogram
 
 
+FLOOR_MS = 0.05
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -55,9 +58,11 @@ def _latency(data: dict[str, Any], path: Path) -> Path | None:
             if not hist.count:
                 continue
             points = hist.cdf()
-            ax.step([max(x * 1e3, 1e-3) for x, _ in points], [y for _, y in points], where="post", label=label)
+            # Zero or negative (an event can reach a subscriber before its reply reaches the caller)
+            # is drawn at the left edge of a log axis.
+            ax.step([max(x * 1e3, FLOOR_MS) for x, _ in points], [y for _, y in points], where="post", label=label)
         ax.set_xscale("log")
-        ax.set_xlabel("latency (ms, log)")
+        ax.set_xlabel(f"latency (ms, log; <= {FLOOR_MS} drawn at {FLOOR_MS})")
         ax.set_ylabel("fraction at or below")
         ax.axhline(0.99, color="grey", lw=0.5, ls="--")
         ax.set_title(title, fontsize=9)
