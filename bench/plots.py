@@ -22,17 +22,32 @@ def _pyplot() -> Any:
 
 
 def _throughput(data: dict[str, Any], path: Path) -> Path | None:
-    panels = [(s["title"], s["series"]["throughput"]) for s in data["sections"] if s["series"].get("throughput")]
+    # Every curve against client concurrency shares one panel, so each figure sits beside its
+    # references (raw INSERT, trivial RPC, the peer); fan-out has subscribers on its x axis.
+    by_clients: dict[str, dict[str, float]] = {}
+    panels: list[tuple[str, str, dict[str, dict[str, float]]]] = []
+    for section in data["sections"]:
+        curves = section["series"].get("throughput")
+        if not curves:
+            continue
+        if section["name"] == "fanout":
+            panels.append((section["title"], "live subscribers", curves))
+        else:
+            by_clients |= curves
+    if by_clients:
+        xlabel = "concurrent clients (threads for in-process libraries)"
+        panels.insert(0, ("Appends and their references", xlabel, by_clients))
     if not panels:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    for ax, (title, curves) in zip(axes[0], panels):
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, (title, xlabel, curves) in zip(axes[0], panels):
         for label, points in curves.items():
             xs = sorted(int(x) for x in points)
             ax.plot(xs, [points[str(x)] for x in xs], marker="o", label=label)
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrent clients (subscribers for fan-out)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("per second")
         ax.set_title(title, fontsize=9)
         ax.grid(True, alpha=0.3)
