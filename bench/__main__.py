@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the latest results JSON's tables into BENCHMARKS.md and exit")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results go (default bench/results)")
     args = parser.parse_args(argv)
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so servers, cluster and scratch files go too.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     if args.render:
         path = render.render(args.results, ROOT / "BENCHMARKS.md")
         print(f"BENCHMARKS.md now shows {path.name}")

@@ -53,37 +53,47 @@ def _run_section(ctx: Context, name: str, module: ModuleType) -> SectionResult:
     return result
 
 
+def _keep_logs(workdir: Path, results_dir: Path) -> None:
+    kept = results_dir / "tmp" / time.strftime("%Y%m%d-%H%M%S")
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in workdir.glob("*.log"):
+        shutil.copy(log, kept / log.name)
+    _say(f"logs of the failed run kept in {kept}")
+
+
 def run(plan: Plan, only: list[str], results_dir: Path) -> int:
     """Runs the selected sections (all when `only` is empty); returns 1 if any measurement failed to run."""
     workdir = Path(tempfile.mkdtemp(prefix="users-cqrs-bench-"))
     os.chmod(workdir, 0o755)  # the server runs as an unprivileged user when the bench runs as root
-    cluster = Cluster(workdir / "data", free_port(), durable=True)
-    cluster.init()
-    cluster.start()
-    pool = ClientPool(plan.client_processes + 1)
-    ctx = Context(plan, cluster, pool, workdir)
-    started = time.monotonic()
     results: list[SectionResult] = []
-    facts = machine.describe(cluster.dsn())
+    started = time.monotonic()
+    completed = False
     try:
-        for name, module in SECTIONS:
-            if not only or name in only:
-                results.append(_run_section(ctx, name, module))
+        cluster = Cluster(workdir / "data", free_port(), durable=True)
+        cluster.init()
+        cluster.start()
+        try:
+            pool = ClientPool(plan.client_processes + 1)
+            ctx = Context(plan, cluster, pool, workdir)
+            facts = machine.describe(cluster.dsn())
+            try:
+                for name, module in SECTIONS:
+                    if not only or name in only:
+                        results.append(_run_section(ctx, name, module))
+            finally:
+                ctx.stop_all()
+                pool.close()
+        finally:
+            cluster.stop()
+        completed = True
     finally:
-        ctx.stop_all()
-        pool.close()
-        cluster.stop()
+        # Logs outlive the run when something failed or it was interrupted; the cluster never does.
+        if not completed or any(r.status == FAILED for r in results):
+            _keep_logs(workdir, results_dir)
+        shutil.rmtree(workdir, ignore_errors=True)
     facts["seconds"] = round(time.monotonic() - started, 1)
     facts["load_after"] = machine.load_average()
-    failed = [r for r in results if r.status == FAILED]
-    if failed:
-        kept = results_dir / "tmp" / time.strftime("%Y%m%d-%H%M%S")
-        kept.mkdir(parents=True, exist_ok=True)
-        for log in workdir.glob("*.log"):
-            shutil.copy(log, kept / log.name)
-        _say(f"logs of the failed run kept in {kept}")
-    shutil.rmtree(workdir, ignore_errors=True)
     written = report.write(results, facts, plan, results_dir)
     _say(report.summary_text(results))
     _say("wrote " + ", ".join(str(p) for p in written) + f" in {facts['seconds']:.0f} s")
-    return 1 if failed else 0
+    return 1 if any(r.status == FAILED for r in results) else 0
