@@ -114,11 +114,18 @@ class Appender:
         raise AssertionError("unreachable")
 
     def _append_once(self, conn: psycopg.Connection[Any], commands: list[domain.Command]) -> list[Outcome | BaseException]:
+        touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
+        request_ids = [c.request_id for c in commands if c.request_id]
+        history: dict[str, list[RecordedEvent]] = {}
+        if not touched and not request_ids:
+            # New users, no retries to recognise: nothing to read, so the INSERT alone is the
+            # transaction (one round trip); its trigger takes the append lock up to the commit.
+            decided = batch.plan(commands, history, {})
+            for event in store.insert(conn, decided.appends):
+                history.setdefault(event.stream_id, []).append(event)
+            return [_outcome(answer, history) for answer in decided.answers]
         with conn.transaction():
-            store.lock(conn)
-            touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
-            history = store.load_streams(conn, touched)
-            earlier = store.load_requests(conn, [c.request_id for c in commands if c.request_id])
+            history, earlier = store.lock_and_load(conn, touched, request_ids)
             history |= store.load_streams(conn, {e.stream_id for e in earlier.values()} - history.keys())
             decided = batch.plan(commands, history, earlier)
             for event in store.insert(conn, decided.appends):
@@ -128,6 +135,7 @@ class Appender:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
+            self._conn.autocommit = True  # transactions are explicit, or one statement long
         return self._conn
 
     def _discard_connection(self) -> None:

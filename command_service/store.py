@@ -17,13 +17,30 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
     return RecordedEvent(*row)
 
 
-def lock(conn: psycopg.Connection[Any]) -> None:
-    """Takes the append lock (the same one the table's insert trigger takes, see 0001_events.sql).
+def lock_and_load(
+    conn: psycopg.Connection[Any], stream_ids: Iterable[str], request_ids: Iterable[str]
+) -> tuple[dict[str, list[RecordedEvent]], dict[str, RecordedEvent]]:
+    """Takes the append lock, then reads the given streams and the events of the given request ids.
 
-    Taken first, so the reads below see every committed event of the streams they decide on, and
-    no other writer can append between those reads and this transaction's commit.
+    The lock is the one the table's insert trigger takes (see 0001_events.sql), taken first so the
+    reads see every committed event they decide on and no other writer can append between those
+    reads and this transaction's commit. The three statements travel in one round trip (pipeline).
     """
-    conn.execute("SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)")
+    streams_ids, requests = sorted(set(stream_ids)), sorted(set(request_ids))
+    with conn.pipeline():
+        conn.execute("SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)")
+        by_stream = conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s::uuid[]) ORDER BY stream_id, version", [streams_ids]
+        ) if streams_ids else None
+        by_request = conn.execute(
+            f"SELECT request_id::text, {_COLUMNS} FROM events WHERE request_id = ANY(%s::uuid[])", [requests]
+        ) if requests else None
+    streams: dict[str, list[RecordedEvent]] = {stream: [] for stream in streams_ids}
+    for row in by_stream.fetchall() if by_stream else ():
+        event = _recorded(row)
+        streams[event.stream_id].append(event)
+    earlier = {row[0]: _recorded(row[1:]) for row in by_request.fetchall()} if by_request else {}
+    return streams, earlier
 
 
 def load_streams(conn: psycopg.Connection[Any], stream_ids: Iterable[str]) -> dict[str, list[RecordedEvent]]:
@@ -41,26 +58,19 @@ def load_streams(conn: psycopg.Connection[Any], stream_ids: Iterable[str]) -> di
     return streams
 
 
-def load_requests(conn: psycopg.Connection[Any], request_ids: Iterable[str]) -> dict[str, RecordedEvent]:
-    """Returns the events already appended for any of these request ids."""
-    ids = sorted(set(request_ids))
-    if not ids:
-        return {}
-    rows = conn.execute(
-        f"SELECT request_id::text, {_COLUMNS} FROM events WHERE request_id = ANY(%s::uuid[])", [ids]
-    )
-    return {row[0]: _recorded(row[1:]) for row in rows}
-
-
 def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str, object]]]) -> list[RecordedEvent]:
-    """Appends the events in one statement (one lock, one NOTIFY) and returns them as recorded."""
+    """Appends the events in one statement (one lock, one NOTIFY) and returns them as recorded.
+
+    In autocommit mode the statement is a transaction of its own: its trigger takes the append lock
+    and holds it to the commit, so positions stay in commit order with no statement before it.
+    """
     if not appends:
         return []
     rows = conn.execute(
         f"""
         INSERT INTO events (stream_id, version, type, data, metadata, request_id)
         SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::jsonb[], %s::jsonb[], %s::uuid[])
-        RETURNING {_COLUMNS}
+        RETURNING stream_id::text, version, position, record_time
         """,
         [
             [event.stream_id for event, _ in appends],
@@ -71,4 +81,9 @@ def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str
             [meta.get("request_id") for _, meta in appends],
         ],
     )
-    return [_recorded(row) for row in rows]
+    stored = {(stream, version): (position, time) for stream, version, position, time in rows}
+    recorded = []
+    for event, meta in appends:
+        position, record_time = stored[(event.stream_id, event.version)]
+        recorded.append(RecordedEvent(position, event.stream_id, event.version, event.type, event.data, record_time, meta))
+    return recorded
