@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     except psycopg.OperationalError as exc:
         print(f"projector_service: a database is unreachable: {str(exc).strip()}", file=sys.stderr)
         return 1
+    except psycopg.errors.UndefinedTable as exc:
+        print(f"projector_service: the event store is not initialised (start the command service once): {exc}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

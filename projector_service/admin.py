@@ -6,8 +6,6 @@ import json
 from datetime import datetime
 from typing import Any, Callable, TextIO
 
-import psycopg
-
 from eventkit import db
 from eventkit.config import ProjectorSettings
 from projector_service import leadership, store
@@ -90,7 +88,3 @@ def _round(value: float | None) -> float | None:
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
-
-def not_initialised(exc: psycopg.Error) -> bool:
-    """Tells whether `exc` means the projector's tables do not exist yet."""
-    return isinstance(exc, psycopg.errors.UndefinedTable)

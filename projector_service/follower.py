@@ -87,7 +87,8 @@ class Follower:
             wake_at = min(next_poll, self._next_heartbeat, retry_at if self._stalled else next_poll)
             # A notification only wakes us; the loop then reads the table. A lost one costs at most
             # one poll interval.
-            woken = any(True for _ in self._listen.notifies(timeout=max(wake_at - time.monotonic(), 0.01), stop_after=1))
+            timeout = max(wake_at - time.monotonic(), 0.01)
+            woken = bool(list(self._listen.notifies(timeout=timeout, stop_after=1)))
 
     def _catch_up(self) -> None:
         """Applies batches until the store has no more events after the checkpoint."""

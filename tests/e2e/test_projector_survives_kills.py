@@ -10,8 +10,8 @@ from typing import Callable
 from eventkit import db
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
-from tests.support.projector import (DirectWriter, checkpoint, prepare_event_store, read_model_content, replay,
-                                     start_projector, wait_caught_up)
+from tests.support.projector import (DirectWriter, checkpoint, explained_by, prepare_event_store, read_model_content,
+                                     replay, start_projector, wait_caught_up)
 from tests.support.waiting import wait_until
 
 TOTAL_EVENTS = 20_000
@@ -78,8 +78,9 @@ def test_the_read_model_equals_a_fresh_replay_after_the_projector_is_killed_at_r
         for thread in writers:
             thread.join(120)
         assert not errors, errors
-        start_projector(services, event_store, read_model)
-        wait_caught_up(event_store, read_model, 120)
+        final = start_projector(services, event_store, read_model)
+        with explained_by(final):
+            wait_caught_up(event_store, read_model, 120)
     finally:
         allowance.raise_to(TOTAL_EVENTS)
     assert kills >= 10

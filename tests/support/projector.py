@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -11,7 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import grpc
 import psycopg
@@ -51,7 +52,7 @@ def start_projector(
     services: Callable[..., ServiceProcess], event_store: Database, read_model: Database,
     *args: str, wait: bool = True, **env: str,
 ) -> ServiceProcess:
-    """Starts `python -m projector_service [args]` through the `services` fixture; waits for SERVING unless `wait` is False."""
+    """Starts `python -m projector_service [args]` via the `services` fixture; waits for SERVING unless `wait` is False."""
     process = services("projector_service", projector_env(event_store, read_model, **env), *args)
     return process.wait_serving(60) if wait else process
 
@@ -243,3 +244,13 @@ def _retried(method: Callable[..., Any], request: Any, attempts: int = 100) -> A
                 raise
             time.sleep(0.1)  # a client's retry pause, not a synchronisation
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def explained_by(*processes: ServiceProcess) -> Iterator[None]:
+    """Adds the tail of each process's output to an assertion that fails inside the block."""
+    try:
+        yield
+    except AssertionError as exc:
+        logs = "\n".join(f"--- {p.module} (port {p.port}):\n{p.output()}" for p in processes)
+        raise AssertionError(f"{exc}\n{logs}") from exc
