@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from command_service.domain import NewEvent
 from eventkit.codec import RecordedEvent
@@ -66,20 +66,21 @@ def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str
     """
     if not appends:
         return []
+    # The whole batch travels as ONE json parameter: one C-speed json.dumps instead of adapting six
+    # arrays value by value, which was the appender's largest cost in Python.
+    batch = json.dumps([
+        {"s": event.stream_id, "v": event.version, "t": event.type, "d": event.data, "m": meta,
+         "r": meta.get("request_id")}
+        for event, meta in appends
+    ])
     rows = conn.execute(
-        f"""
+        """
         INSERT INTO events (stream_id, version, type, data, metadata, request_id)
-        SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::jsonb[], %s::jsonb[], %s::uuid[])
+        SELECT s, v, t, d, m, r FROM jsonb_to_recordset(%s::jsonb)
+            AS batch(s uuid, v bigint, t text, d jsonb, m jsonb, r uuid)
         RETURNING stream_id::text, version, position, record_time
         """,
-        [
-            [event.stream_id for event, _ in appends],
-            [event.version for event, _ in appends],
-            [event.type for event, _ in appends],
-            [Jsonb(event.data) for event, _ in appends],
-            [Jsonb(meta) for _, meta in appends],
-            [meta.get("request_id") for _, meta in appends],
-        ],
+        [batch],
     )
     stored = {(stream, version): (position, time) for stream, version, position, time in rows}
     recorded = []
