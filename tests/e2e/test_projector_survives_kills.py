@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from typing import Callable
 
 from eventkit import db
@@ -70,8 +69,10 @@ def test_the_read_model_equals_a_fresh_replay_after_the_projector_is_killed_at_r
             allowance.raise_to(TOTAL_EVENTS * (cycle + 1) // KILLS)  # new events for every life
             before = checkpoint(read_model)
             projector = start_projector(services, event_store, read_model, wait=False, PROJECTOR_BATCH_SIZE="100")
-            wait_until(lambda: checkpoint(read_model) > before, 60, 0.01, message="the projector applying a batch")
-            time.sleep(rng.uniform(0, 0.3))  # a random moment to crash at, not a synchronisation
+            # A random moment to crash at, chosen by progress rather than by time: some number of
+            # 100-event batches into this life, so kills land before, between and inside batches.
+            target = before + rng.randint(1, TOTAL_EVENTS // KILLS // 2)
+            wait_until(lambda: checkpoint(read_model) >= target, 60, 0.005, message="the projector applying batches")
             projector.kill()
             kills += 1
         allowance.raise_to(TOTAL_EVENTS)
