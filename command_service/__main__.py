@@ -17,11 +17,7 @@ log = logging.getLogger("command_service")
 
 
 def main() -> int:
-    try:
-        settings = config.command_settings()
-    except config.ConfigError as exc:
-        print(f"command_service: {exc}", file=sys.stderr)
-        return 2
+    settings = config.load(config.command_settings, "command_service")
     logs.configure(settings.common.log_level, settings.common.log_format, "command")
     connect = migrating_connector(settings.event_store, "event_store")
     appender = Appender(connect, settings.batch_max)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+S = TypeVar("S")
 
 
 class ConfigError(Exception):
@@ -114,6 +117,15 @@ class QuerySettings:
     projection_name: str
     poll_interval: float
     page_token_secret: bytes
+
+
+def load(read: Callable[[], S], program: str) -> S:
+    """Returns `read()`'s settings, or stops the program with the variable's name and exit code 2."""
+    try:
+        return read()
+    except ConfigError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def common(env: Mapping[str, str] = os.environ) -> Common:

@@ -83,11 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(f"projector_service {version()}")
         return 0
-    try:
-        settings = config.projector_settings()
-    except config.ConfigError as exc:
-        print(f"projector_service: {exc}", file=sys.stderr)
-        return 2
+    settings = config.load(config.projector_settings, "projector_service")
     logs.configure(settings.common.log_level, settings.common.log_format, "projector")
     if args.command == "run":
         return run(settings)

@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 
 from eventkit import codec
 from eventkit.codec import MalformedEvent, RecordedEvent
+from eventkit.rows import LogRow
 
 
 @dataclass(frozen=True)
@@ -21,17 +22,6 @@ class UserRow:
     update_time: datetime
     position: int
 
-
-@dataclass(frozen=True)
-class LogRow:
-    """One row of the read-side event log (type is the users.v1.EventType number)."""
-
-    position: int
-    type: int
-    user_id: str
-    version: int
-    name: str
-    record_time: datetime
 
 
 @dataclass

@@ -53,11 +53,7 @@ async def serve(settings: config.QuerySettings) -> None:
 
 
 def main() -> int:
-    try:
-        settings = config.query_settings()
-    except config.ConfigError as exc:
-        print(f"query_service: {exc}", file=sys.stderr)
-        return 2
+    settings = config.load(config.query_settings, "query_service")
     logs.configure(settings.common.log_level, settings.common.log_format, "query")
     asyncio.run(serve(settings))
     log.info("query service stopped")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from eventkit.codec import TYPE_IDS, USER_DELETED
 from eventkit.messages import user_message
+from eventkit.rows import LogRow
 from eventkit.timestamps import to_timestamp
-from query_service.queries import LogRow
 from users.v1 import query_service_pb2 as pb
 from users.v1 import resources_pb2
 

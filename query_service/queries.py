@@ -9,6 +9,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from eventkit.rows import LogRow
+
 # The name expression of the index users_name_key, written exactly as in 0001_read_model.sql: the
 # planner uses the index only for this very expression (the "C" collation included).
 _NAME_KEY = 'lower(name) COLLATE "C"'
@@ -27,17 +29,6 @@ class UserRow:
     create_time: datetime
     update_time: datetime
 
-
-@dataclass(frozen=True)
-class LogRow:
-    """One row of the read-side event log."""
-
-    position: int
-    type: int
-    user_id: str
-    version: int
-    name: str
-    record_time: datetime
 
 
 @dataclass(frozen=True)

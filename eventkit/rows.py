@@ -1,0 +1,18 @@
+"""Rows of the read model that both the projector (which writes them) and the query service (which reads them) know."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One row of the read-side event log; `type` is the users.v1.EventType number."""
+
+    position: int
+    type: int
+    user_id: str
+    version: int
+    name: str
+    record_time: datetime
