@@ -28,6 +28,18 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: no orphan outlives the tests
 
 
+def as_in_a_terminal() -> None:
+    """Prepares a child as a terminal would: Ctrl-C (SIGINT) and SIGQUIT at their defaults, dies with the tests.
+
+    A test run started in the background by a non-interactive shell (as CI may start it) inherits
+    SIGINT ignored, and so would every child: a `users watch` or a grpcurl stream would then not
+    stop on the Ctrl-C the test presses.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    _die_with_parent()
+
+
 @dataclass
 class ServiceProcess:
     """One service started with `python -m <module> [args]`, its port, and its output file."""

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from devtools.pgcluster import Cluster
 from eventkit.config import Database
-from tests.support.processes import ROOT, ServiceProcess
+from tests.support.processes import ROOT, ServiceProcess, as_in_a_terminal
 from tests.support.waiting import wait_until
 
 StartService = Callable[..., ServiceProcess]
@@ -153,6 +153,7 @@ class Watcher:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "users_client", *args],
             cwd=ROOT, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            preexec_fn=as_in_a_terminal,
         )
         self._out: list[str] = []
         self._err: list[str] = []
@@ -198,7 +199,8 @@ class Shell:
     def __init__(self, env: dict[str, str], script: str | None = None) -> None:
         command = ["bash", "-c", script] if script is not None else ["bash"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, text=True, bufsize=1, start_new_session=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        preexec_fn=as_in_a_terminal)
         self.lines: list[str] = []
         threading.Thread(target=self._collect, daemon=True).start()
 
