@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Before anything imports grpc: the bench starts servers and client processes from a process that
+# uses gRPC; with gRPC's fork handlers on, a child can abort before exec (grpc/grpc#43055).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import argparse
 import signal
 import sys

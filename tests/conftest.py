@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+
+# Before anything imports grpc: this process runs gRPC clients and servers while it forks service
+# processes (subprocess with preexec_fn). With gRPC's fork handlers on, a child can abort between
+# fork and exec with "epoll_wait: Bad file descriptor" (grpc/grpc#43055, grpcio >= 1.81), which
+# looked like a service dying at start. The children exec at once, so they need no fork support.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import shutil
 import tempfile
 import uuid
