@@ -148,6 +148,9 @@ def _outcome(answer: batch.Target | DomainError, history: dict[str, list[Recorde
     if isinstance(answer, DomainError):
         return answer
     events = [event for event in history[answer.stream_id] if event.version <= answer.version]
-    state = domain.fold(events)
+    try:
+        state = domain.load(answer.stream_id, events)
+    except DomainError as error:  # the batch has committed: only this answer is affected
+        return error
     assert state is not None
     return Outcome(state, events[-1].position)

@@ -42,7 +42,14 @@ def plan(
     same expected version in one batch give one success and one conflict, as they would apart.
     """
     result = Plan()
-    states = {stream: domain.fold(events) for stream, events in history.items()}
+    states: dict[str, domain.UserState | None] = {}
+
+    def state_of(stream: str) -> domain.UserState | None:
+        # Folded on first use, so an unreadable stream fails only the commands that touch it.
+        if stream not in states:
+            states[stream] = domain.load(stream, history.get(stream, []))
+        return states[stream]
+
     pending: dict[str, tuple[str, Target]] = {
         request_id: (str(event.metadata.get("fingerprint", "")), Target(event.stream_id, event.version))
         for request_id, event in earlier_requests.items()
@@ -55,7 +62,7 @@ def plan(
             continue
         stream = _user_id(command)
         try:
-            event = domain.decide(command, states.get(stream) if stream else None)
+            event = domain.decide(command, state_of(stream) if stream else None)
         except DomainError as error:
             result.answers.append(error)
             continue

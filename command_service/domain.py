@@ -11,7 +11,7 @@ from typing import Iterable, Union
 
 from eventkit import codec
 from eventkit.codec import RecordedEvent
-from eventkit.errors import NotFound, VersionConflict
+from eventkit.errors import NotFound, UnreadableHistory, VersionConflict
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,12 @@ def fold(events: Iterable[RecordedEvent]) -> UserState | None:
     return state
 
 
-def current_version(state: UserState | None) -> int:
-    return state.version if state else 0
+def load(stream_id: str, events: Iterable[RecordedEvent]) -> UserState | None:
+    """Folds a stored stream; one this code cannot read raises UnreadableHistory, never a crash."""
+    try:
+        return fold(events)
+    except codec.MalformedEvent as exc:
+        raise UnreadableHistory(f"user {stream_id}: its stored events cannot be read ({exc})", user_id=stream_id) from None
 
 
 def decide(command: Command, state: UserState | None) -> NewEvent:

@@ -51,6 +51,12 @@ class RequestIdReused(DomainError):
     reason = "REQUEST_ID_REUSED"
 
 
+class UnreadableHistory(DomainError):
+    """A user's stored events cannot be folded (written out of band, or corrupted)."""
+
+    reason = "USER_HISTORY_UNREADABLE"
+
+
 class Unavailable(DomainError):
     """A database the call needs cannot be reached now; retrying later may succeed."""
 

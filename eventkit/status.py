@@ -25,6 +25,7 @@ STATUS_OF: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.VersionConflict: grpc.StatusCode.ABORTED,
     errors.RequestIdReused: grpc.StatusCode.ALREADY_EXISTS,
+    errors.UnreadableHistory: grpc.StatusCode.DATA_LOSS,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }

@@ -147,3 +147,15 @@ def test_responses_carry_the_folded_user_and_a_growing_position(commands) -> Non
     assert edited.user.create_time == added.user.create_time
     assert edited.user.update_time.ToDatetime() >= added.user.update_time.ToDatetime()
     assert edited.position > added.position
+
+
+def test_a_user_whose_stored_events_cannot_be_read_gets_data_loss_and_nothing_is_appended(commands, event_store) -> None:
+    broken = str(uuid.uuid4())
+    with psycopg.connect(event_store.dsn) as conn:  # written out of band: a UserAdded without a name
+        conn.execute(
+            "INSERT INTO event_store.events (stream_id, version, type, data) VALUES (%s, 1, 'UserAdded', '{}')", [broken]
+        )
+    code, message, info = status_of(lambda: commands.EditUser(pb.EditUserRequest(id=broken, name="x")))
+    assert code == grpc.StatusCode.DATA_LOSS and info["reason"] == "USER_HISTORY_UNREADABLE" and broken in message
+    assert stream_versions(event_store, broken) == [1]
+    assert commands.AddUser(pb.AddUserRequest(name="unaffected")).user.version == 1

@@ -9,7 +9,7 @@ import pytest
 from command_service import batch, domain
 from eventkit import codec
 from eventkit.codec import RecordedEvent
-from eventkit.errors import NotFound, RequestIdReused, VersionConflict
+from eventkit.errors import NotFound, RequestIdReused, UnreadableHistory, VersionConflict
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 USER = "6f1c1d2e-0000-4000-8000-000000000001"
@@ -90,3 +90,15 @@ def test_a_request_id_reused_for_another_request_is_rejected() -> None:
     plan = batch.plan([first, second], {}, {})
     assert len(plan.appends) == 1
     assert isinstance(plan.answers[1], RequestIdReused)
+
+
+def test_an_unreadable_stream_fails_only_the_commands_that_touch_it() -> None:
+    broken = "7f1c1d2e-0000-4000-8000-000000000002"
+    history = {
+        USER: [event(1, codec.USER_ADDED, "ada")],
+        broken: [RecordedEvent(5, broken, 1, codec.USER_ADDED, {"nom": "x"}, T0)],
+    }
+    plan = batch.plan([domain.EditUser(broken, "x"), domain.EditUser(USER, "grace")], history, {})
+    assert isinstance(plan.answers[0], UnreadableHistory) and plan.answers[0].reason == "USER_HISTORY_UNREADABLE"
+    assert plan.answers[1] == batch.Target(USER, 2)
+    assert len(plan.appends) == 1
