@@ -16,3 +16,15 @@ class LogRow:
     version: int
     name: str
     record_time: datetime
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """One row of the read model's users table; `position` is the last event applied to it."""
+
+    id: str
+    name: str
+    version: int
+    create_time: datetime
+    update_time: datetime
+    position: int

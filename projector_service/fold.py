@@ -8,19 +8,8 @@ from typing import Iterable, Sequence
 
 from eventkit import codec
 from eventkit.codec import MalformedEvent, RecordedEvent
-from eventkit.rows import LogRow
+from eventkit.rows import LogRow, UserRow
 
-
-@dataclass(frozen=True)
-class UserRow:
-    """One row of the read model's users table."""
-
-    id: str
-    name: str
-    version: int
-    create_time: datetime
-    update_time: datetime
-    position: int
 
 
 

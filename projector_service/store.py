@@ -9,7 +9,8 @@ import psycopg
 from psycopg import sql
 
 from eventkit.codec import RecordedEvent
-from projector_service.fold import Plan, UserRow
+from eventkit.rows import UserRow
+from projector_service.fold import Plan
 
 Conn = psycopg.Connection[Any]
 PROJECTED_CHANNEL = "users_v1_projected"

@@ -9,25 +9,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from eventkit.rows import LogRow
+from eventkit.rows import LogRow, UserRow
 
 # The name expression of the index users_name_key, written exactly as in 0001_read_model.sql: the
 # planner uses the index only for this very expression (the "C" collation included).
 _NAME_KEY = 'lower(name) COLLATE "C"'
 
-_USER_COLUMNS = "id::text, name, version, create_time, update_time"
+_USER_COLUMNS = "id::text, name, version, create_time, update_time, position"
 _EVENT_COLUMNS = "position, type, user_id::text, version, name, record_time"
 
-
-@dataclass(frozen=True)
-class UserRow:
-    """A user as the read model holds it."""
-
-    id: str
-    name: str
-    version: int
-    create_time: datetime
-    update_time: datetime
 
 
 
@@ -76,7 +66,7 @@ async def list_users(
     # prepare=False: an unnamed statement is planned with its values, so the LIKE prefix becomes an
     # index range; a generic plan (what a prepared statement may settle on) could not use it.
     cur = await conn.execute(LIST_USERS, params, prepare=False)
-    return [(UserRow(*row[:5]), row[5]) for row in await cur.fetchall()]
+    return [(UserRow(*row[:6]), row[6]) for row in await cur.fetchall()]
 
 
 async def checkpoint(conn: psycopg.AsyncConnection[Any], projection: str) -> Checkpoint:

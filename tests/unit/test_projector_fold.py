@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from eventkit.codec import RecordedEvent
-from projector_service.fold import UserRow, fold_batch, streams_to_load
+from eventkit.rows import UserRow
+from projector_service.fold import fold_batch, streams_to_load
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
