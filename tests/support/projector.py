@@ -9,7 +9,6 @@ import random
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -235,15 +234,23 @@ def command_writes(address: str, commands: int, seed: int, stop: threading.Event
     return sent
 
 
-def _retried(method: Callable[..., Any], request: Any, attempts: int = 100) -> Any:
-    for attempt in range(attempts):
+def _retried(method: Callable[..., Any], request: Any, timeout: float = 60.0) -> Any:
+    """Calls `method`, retrying while the service answers UNAVAILABLE (a database outage in the test)."""
+    outcome: dict[str, Any] = {}
+
+    def answered() -> bool:
         try:
-            return method(request, timeout=30)
+            outcome["response"] = method(request, timeout=30)
         except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == attempts - 1:
-                raise
-            time.sleep(0.1)  # a client's retry pause, not a synchronisation
-    raise AssertionError("unreachable")
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                return False
+            outcome["error"] = exc  # any other status fails the test at once, not at the deadline
+        return True
+
+    wait_until(answered, timeout, interval=0.1, message=f"{getattr(method, '_method', method)} to be answered")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 @contextlib.contextmanager
