@@ -38,7 +38,11 @@ run-command run-projector run-query: run-%: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff (lint and format), mypy over the services and tools, and buf lint over the API.
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	MYPYPATH=. $(BIN)/mypy
 	cd protos && ../$(BIN)/buf lint
 
 # The bench extra (the eventsourcing peer and matplotlib) is installed only for `make bench`.

@@ -24,10 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     names = [name for name, _ in runner.SECTIONS]
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short windows and small data (under five minutes)")
-    parser.add_argument("--only", nargs="+", choices=names, default=[], metavar="SECTION",
-                        help=f"run only these sections: {', '.join(names)} (limits always run first; queries bring the projector)")
-    parser.add_argument("--render", action="store_true",
-                        help="write the latest results JSON's tables into BENCHMARKS.md and exit")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=names,
+        default=[],
+        metavar="SECTION",
+        help=f"run only these sections: {', '.join(names)} (limits always run first; queries bring the projector)",
+    )
+    parser.add_argument(
+        "--render", action="store_true", help="write the latest results JSON's tables into BENCHMARKS.md and exit"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results go (default bench/results)")
     args = parser.parse_args(argv)
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so servers, cluster and scratch files go too.

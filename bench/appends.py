@@ -34,14 +34,26 @@ def _store(ctx: Context, result: SectionResult) -> None:
             profile = ctx.profile()
             # One process, `clients` threads, one Appender: the append path as a library user drives it.
             params = {"dsn": dsn, "profile_thread": "appender"}
-            outcome = measure.checked(load.run(ctx.pool, "store_append", params, clients, ctx.plan.warmup,
-                                               ctx.plan.duration, 1, profile=profile), f"store appends at {clients}")
+            outcome = measure.checked(
+                load.run(
+                    ctx.pool, "store_append", params, clients, ctx.plan.warmup, ctx.plan.duration, 1, profile=profile
+                ),
+                f"store appends at {clients}",
+            )
             profile.result |= outcome.stacks  # where the group-commit thread's wall time went
             name = f"store appends (Appender, in-process), {measure.plural(clients, 'thread')}"
-            measure.rate_figure(result, name, outcome,
-                                "events/s", "store appends", clients, "raw INSERT",
-                                measure.reference(ctx.references, "raw_insert", clients),
-                                STORE_TARGET if clients == TARGET_CLIENTS else None, profile.result)
+            measure.rate_figure(
+                result,
+                name,
+                outcome,
+                "events/s",
+                "store appends",
+                clients,
+                "raw INSERT",
+                measure.reference(ctx.references, "raw_insert", clients),
+                STORE_TARGET if clients == TARGET_CLIENTS else None,
+                profile.result,
+            )
             rates[clients] = outcome.rate
         notifications = sum(1 for _ in listener.notifies(timeout=2.0))
     ctx.references["store_append"] = rates
@@ -65,10 +77,12 @@ def _guarantees(ctx: Context, dsn: str, notifications: int) -> str:
         broken.append(f"{notifications} notifications for {events} events")
     if broken:
         raise measure.MeasurementFailed("guarantee broken under load: " + "; ".join(broken))
-    return (f"guarantees held under load: positions in commit order (0 of {events:,} events recorded before "
-            f"their predecessor); 16 concurrent retries of one request_id appended 1 event; "
-            f"{notifications:,} notifications for {events:,} events (one per group-commit transaction, "
-            f"{events / notifications:.1f} events per commit on average)")
+    return (
+        f"guarantees held under load: positions in commit order (0 of {events:,} events recorded before "
+        f"their predecessor); 16 concurrent retries of one request_id appended 1 event; "
+        f"{notifications:,} notifications for {events:,} events (one per group-commit transaction, "
+        f"{events / notifications:.1f} events per commit on average)"
+    )
 
 
 def retry_storm(dsn: str, request_id: str, copies: int) -> dict[str, Any]:
@@ -94,15 +108,42 @@ def _rpc(ctx: Context, result: SectionResult) -> None:
     rates: dict[int, float] = {}
     for clients in ctx.plan.concurrency:
         profile = ctx.profile(service)
-        outcome = measure.checked(load.run(ctx.pool, "add_user", {"address": service.address}, clients,
-                                           ctx.plan.warmup, ctx.plan.duration, ctx.plan.client_processes,
-                                           profile=profile), f"AddUser at {clients}")
-        measure.rate_figure(result, f"AddUser over gRPC, {measure.plural(clients)}", outcome, "events/s", "AddUser RPC",
-                            clients, "trivial RPC", measure.reference(ctx.references, "trivial_rpc", clients),
-                            RPC_TARGET if clients == TARGET_CLIENTS else None, profile.result)
+        outcome = measure.checked(
+            load.run(
+                ctx.pool,
+                "add_user",
+                {"address": service.address},
+                clients,
+                ctx.plan.warmup,
+                ctx.plan.duration,
+                ctx.plan.client_processes,
+                profile=profile,
+            ),
+            f"AddUser at {clients}",
+        )
+        measure.rate_figure(
+            result,
+            f"AddUser over gRPC, {measure.plural(clients)}",
+            outcome,
+            "events/s",
+            "AddUser RPC",
+            clients,
+            "trivial RPC",
+            measure.reference(ctx.references, "trivial_rpc", clients),
+            RPC_TARGET if clients == TARGET_CLIENTS else None,
+            profile.result,
+        )
         raw = measure.reference(ctx.references, "raw_insert", clients)
-        result.figures.append(Figure(f"AddUser over gRPC, {measure.plural(clients)}, against raw INSERT", outcome.rate,
-                                     "events/s", "raw INSERT", raw, detail="same run, same concurrency"))
+        result.figures.append(
+            Figure(
+                f"AddUser over gRPC, {measure.plural(clients)}, against raw INSERT",
+                outcome.rate,
+                "events/s",
+                "raw INSERT",
+                raw,
+                detail="same run, same concurrency",
+            )
+        )
         rates[clients] = outcome.rate
     ctx.references["rpc_append"] = rates
     ctx.stop(service)

@@ -51,7 +51,9 @@ def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribe
     commands = Window(window.begin - plan.warmup, plan.warmup, plan.duration)
     shares = split(subscribers, plan.client_processes)
     tasks: list[Any] = [(streams.subscribe, (services.query.address, n, window, None, False)) for n in shares]
-    tasks += load.tasks("add_user", {"address": services.command.address}, DRIVER_THREADS, commands, 1, plan.fanout_rate)
+    tasks += load.tasks(
+        "add_user", {"address": services.command.address}, DRIVER_THREADS, commands, 1, plan.fanout_rate
+    )
     idle = memory_kib(services.query.pid)["rss"]
     peak = [idle]
     sampler = _sample_memory(services.query.pid, window.end, peak)
@@ -61,7 +63,7 @@ def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribe
     for timer in timers:
         timer.join()
     sampler.join()
-    driver = measure.checked(load.merge(parts[len(shares):], plan.duration), f"AddUser at {plan.fanout_rate:g}/s")
+    driver = measure.checked(load.merge(parts[len(shares) :], plan.duration), f"AddUser at {plan.fanout_rate:g}/s")
     hist, messages, ready, errors, first_error = Histogram(), 0, 0, 0, ""
     for part in parts[: len(shares)]:
         hist.merge(part["hist"])
@@ -74,15 +76,40 @@ def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribe
     delivered = messages / plan.duration
     expected = subscribers * driver.rate
     at_target = subscribers == TARGET_SUBSCRIBERS
-    result.figures.append(Figure(
-        f"delivered to {subscribers:,} subscribers at {driver.rate:.0f} events/s", delivered, "messages/s",
-        "single stream", measure.reference(ctx.references, "stream_rate"), RATE_TARGET if at_target else None,
-        f"{delivered / expected:.0%} of {expected:,.0f}/s offered; {measure.latency_text(hist)}"
-        + (f"; {errors} streams failed: {first_error}" if errors else ""), profile.result))
-    measure.latency_figures(result, f"delivery latency (record time -> subscriber), {subscribers:,} subscribers", hist,
-                            P99_TARGET if at_target else {}, profile.result)
-    result.figures.append(Figure(f"subscribers open before the window, {subscribers:,} subscribers", ready, "streams",
-                                 target=Target("at least", subscribers, f"all {subscribers:,}") if at_target else None))
-    result.figures.append(Figure(f"query service peak resident memory, {subscribers:,} subscribers", peak[0] / 1024,
-                                 "MiB", detail=f"{idle / 1024:.0f} MiB before the subscribers connected"))
+    result.figures.append(
+        Figure(
+            f"delivered to {subscribers:,} subscribers at {driver.rate:.0f} events/s",
+            delivered,
+            "messages/s",
+            "single stream",
+            measure.reference(ctx.references, "stream_rate"),
+            RATE_TARGET if at_target else None,
+            f"{delivered / expected:.0%} of {expected:,.0f}/s offered; {measure.latency_text(hist)}"
+            + (f"; {errors} streams failed: {first_error}" if errors else ""),
+            profile.result,
+        )
+    )
+    measure.latency_figures(
+        result,
+        f"delivery latency (record time -> subscriber), {subscribers:,} subscribers",
+        hist,
+        P99_TARGET if at_target else {},
+        profile.result,
+    )
+    result.figures.append(
+        Figure(
+            f"subscribers open before the window, {subscribers:,} subscribers",
+            ready,
+            "streams",
+            target=Target("at least", subscribers, f"all {subscribers:,}") if at_target else None,
+        )
+    )
+    result.figures.append(
+        Figure(
+            f"query service peak resident memory, {subscribers:,} subscribers",
+            peak[0] / 1024,
+            "MiB",
+            detail=f"{idle / 1024:.0f} MiB before the subscribers connected",
+        )
+    )
     measure.record_throughput(result, "delivered messages/s", subscribers, delivered)

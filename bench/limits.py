@@ -30,11 +30,28 @@ def _raw_inserts(ctx: Context, result: SectionResult) -> None:
     rates: dict[int, float] = {}
     for clients in ctx.plan.concurrency:
         profile = ctx.profile()
-        outcome = measure.checked(load.run(ctx.pool, "raw_insert", {"dsn": dsn}, clients, ctx.plan.warmup,
-                                           ctx.plan.duration, ctx.plan.client_processes, profile=profile),
-                                  f"raw INSERT at {clients}")
-        measure.rate_figure(result, f"raw durable single-row INSERT, {measure.plural(clients)}", outcome, "rows/s",
-                            "raw INSERT", clients, profile=profile.result)
+        outcome = measure.checked(
+            load.run(
+                ctx.pool,
+                "raw_insert",
+                {"dsn": dsn},
+                clients,
+                ctx.plan.warmup,
+                ctx.plan.duration,
+                ctx.plan.client_processes,
+                profile=profile,
+            ),
+            f"raw INSERT at {clients}",
+        )
+        measure.rate_figure(
+            result,
+            f"raw durable single-row INSERT, {measure.plural(clients)}",
+            outcome,
+            "rows/s",
+            "raw INSERT",
+            clients,
+            profile=profile.result,
+        )
         rates[clients] = outcome.rate
     ctx.references["raw_insert"] = rates
     ctx.drop(dsn)
@@ -46,11 +63,28 @@ def _trivial_rpc(ctx: Context, result: SectionResult) -> None:
         rates: dict[int, float] = {}
         for clients in ctx.plan.concurrency:
             profile = ctx.profile(server)
-            outcome = measure.checked(load.run(ctx.pool, "add_user", {"address": server.address}, clients,
-                                               ctx.plan.warmup, ctx.plan.duration, ctx.plan.client_processes,
-                                               profile=profile), f"trivial RPC at {clients}")
-            measure.rate_figure(result, f"trivial unary RPC, {measure.plural(clients)}", outcome, "RPC/s", "trivial RPC",
-                                clients, profile=profile.result)
+            outcome = measure.checked(
+                load.run(
+                    ctx.pool,
+                    "add_user",
+                    {"address": server.address},
+                    clients,
+                    ctx.plan.warmup,
+                    ctx.plan.duration,
+                    ctx.plan.client_processes,
+                    profile=profile,
+                ),
+                f"trivial RPC at {clients}",
+            )
+            measure.rate_figure(
+                result,
+                f"trivial unary RPC, {measure.plural(clients)}",
+                outcome,
+                "RPC/s",
+                "trivial RPC",
+                clients,
+                profile=profile.result,
+            )
             rates[clients] = outcome.rate
         ctx.references["trivial_rpc"] = rates
         window = load.Window.soon(ctx.plan.warmup, ctx.plan.duration)
@@ -62,8 +96,9 @@ def _trivial_rpc(ctx: Context, result: SectionResult) -> None:
         rate = part["messages"] / part["seconds"]
         if not part["messages"]:
             raise measure.MeasurementFailed("the trivial server's stream delivered nothing")
-        result.figures.append(Figure("trivial server-streaming RPC, one stream", rate, "messages/s",
-                                     profile=profile.result))
+        result.figures.append(
+            Figure("trivial server-streaming RPC, one stream", rate, "messages/s", profile=profile.result)
+        )
         ctx.references["stream_rate"] = rate
     finally:
         ctx.stop(server)
@@ -87,7 +122,13 @@ def _seeded_store(ctx: Context, result: SectionResult) -> None:
         raise measure.MeasurementFailed(f"read {[r['events'] for r in reads]} events back, seeded {events}")
     seconds = statistics.median(read["seconds"] for read in reads)
     rate = events / seconds
-    result.figures.append(Figure(f"raw read of the store, {READ_BATCH} rows a query", rate, "events/s",
-                                 detail=f"{events:,} events in {seconds:.2f} s (median of {READS} reads)",
-                                 profile=profile.result))
+    result.figures.append(
+        Figure(
+            f"raw read of the store, {READ_BATCH} rows a query",
+            rate,
+            "events/s",
+            detail=f"{events:,} events in {seconds:.2f} s (median of {READS} reads)",
+            profile=profile.result,
+        )
+    )
     ctx.references["raw_read"] = rate

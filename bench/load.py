@@ -33,7 +33,7 @@ class Window:
         return self.begin + self.duration
 
     @classmethod
-    def soon(cls, warmup: float, duration: float) -> "Window":
+    def soon(cls, warmup: float, duration: float) -> Window:
         """Returns a window that starts START_DELAY seconds from now."""
         return cls(time.time() + START_DELAY, warmup, duration)
 
@@ -61,7 +61,7 @@ def _loop(operation: Any, window: Window, interval: float | None, offset: float,
         started = time.perf_counter()
         try:
             record = operation()
-        except Exception as exc:  # noqa: BLE001 - counted, and the first one is kept for the report
+        except Exception as exc:
             name = type(exc).__name__ + (f".{exc.code().name}" if hasattr(exc, "code") and callable(exc.code) else "")
             tally.errors[name] = tally.errors.get(name, 0) + 1
             details = exc.details() if hasattr(exc, "details") and callable(exc.details) else str(exc)
@@ -75,8 +75,14 @@ def _loop(operation: Any, window: Window, interval: float | None, offset: float,
                 tally.records.append(record)
 
 
-def drive(workload: str, params: dict[str, Any], threads: int, window: Window, rate: float | None = None,
-          collect: bool = False) -> dict[str, Any]:
+def drive(
+    workload: str,
+    params: dict[str, Any],
+    threads: int,
+    window: Window,
+    rate: float | None = None,
+    collect: bool = False,
+) -> dict[str, Any]:
     """Runs `threads` loops of the workload in this process; `rate` (ops/s for these threads) paces them."""
     from bench import workloads
 
@@ -110,8 +116,15 @@ def drive(workload: str, params: dict[str, Any], threads: int, window: Window, r
             total.errors[name] = total.errors.get(name, 0) + n
         total.first_error = total.first_error or tally.first_error
         total.records.extend(tally.records)
-    return {"hist": total.hist, "ops": total.ops, "errors": total.errors, "first_error": total.first_error,
-            "records": total.records, "cpu": cpu_used, "stacks": stacks}
+    return {
+        "hist": total.hist,
+        "ops": total.ops,
+        "errors": total.errors,
+        "first_error": total.first_error,
+        "records": total.records,
+        "cpu": cpu_used,
+        "stacks": stacks,
+    }
 
 
 @dataclass
@@ -137,15 +150,24 @@ def profiled(window: Window, profile: Profile | None) -> list[threading.Timer]:
     if profile is None:
         return []
     now = time.time()
-    timers = [threading.Timer(max(0.0, window.begin - now), profile.start),
-              threading.Timer(max(0.0, window.end - now), profile.stop)]
+    timers = [
+        threading.Timer(max(0.0, window.begin - now), profile.start),
+        threading.Timer(max(0.0, window.end - now), profile.stop),
+    ]
     for timer in timers:
         timer.start()
     return timers
 
 
-def tasks(workload: str, params: dict[str, Any], clients: int, window: Window, processes: int,
-          rate: float | None = None, collect: bool = False) -> list[tuple[Any, tuple[Any, ...]]]:
+def tasks(
+    workload: str,
+    params: dict[str, Any],
+    clients: int,
+    window: Window,
+    processes: int,
+    rate: float | None = None,
+    collect: bool = False,
+) -> list[tuple[Any, tuple[Any, ...]]]:
     """Returns the pool tasks that run `clients` loops spread over `processes` client processes."""
     shares = split(clients, processes)
     return [(drive, (workload, params, n, window, (rate * n / clients) if rate else None, collect)) for n in shares]
@@ -166,8 +188,18 @@ def merge(parts: list[dict[str, Any]], duration: float) -> LoadResult:
     return result
 
 
-def run(pool: ClientPool, workload: str, params: dict[str, Any], clients: int, warmup: float, duration: float,
-        processes: int, rate: float | None = None, collect: bool = False, profile: Profile | None = None) -> LoadResult:
+def run(
+    pool: ClientPool,
+    workload: str,
+    params: dict[str, Any],
+    clients: int,
+    warmup: float,
+    duration: float,
+    processes: int,
+    rate: float | None = None,
+    collect: bool = False,
+    profile: Profile | None = None,
+) -> LoadResult:
     """Runs `clients` concurrent loops spread over `processes` client processes; returns the merged result."""
     window = Window.soon(warmup, duration)
     timers = profiled(window, profile)

@@ -49,8 +49,9 @@ def _version(package: str) -> str:
 
 def _commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -66,7 +67,9 @@ def describe(dsn: str) -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "packages": {name: _version(name) for name in ("grpcio", "protobuf", "psycopg", "psycopg-pool", "eventsourcing")},
+        "packages": {
+            name: _version(name) for name in ("grpcio", "protobuf", "psycopg", "psycopg-pool", "eventsourcing")
+        },
         "postgres": sql.server_settings(dsn),
         "load_before": load_average(),
     }

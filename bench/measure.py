@@ -22,10 +22,13 @@ def checked(load: LoadResult, what: str) -> LoadResult:
     """Returns the load result, or raises when it did nothing or failed too often."""
     errors = sum(load.errors.values())
     if load.ops == 0:
-        raise MeasurementFailed(f"{what}: no operation completed in the window; errors {load.errors}: {load.first_error}")
+        raise MeasurementFailed(
+            f"{what}: no operation completed in the window; errors {load.errors}: {load.first_error}"
+        )
     if errors > MAX_ERROR_SHARE * (load.ops + errors):
         raise MeasurementFailed(
-            f"{what}: {errors} of {load.ops + errors} operations failed {load.errors}: {load.first_error}")
+            f"{what}: {errors} of {load.ops + errors} operations failed {load.errors}: {load.first_error}"
+        )
     return load
 
 
@@ -45,9 +48,18 @@ def record_latency(result: SectionResult, label: str, hist: Histogram) -> None:
     result.series.setdefault("latency", {})[label] = hist.to_json()
 
 
-def rate_figure(result: SectionResult, name: str, load: LoadResult, unit: str, curve: str = "", clients: int = 0,
-                reference: str = "", reference_value: float | None = None, target: Target | None = None,
-                profile: dict[str, float] | None = None) -> Figure:
+def rate_figure(
+    result: SectionResult,
+    name: str,
+    load: LoadResult,
+    unit: str,
+    curve: str = "",
+    clients: int = 0,
+    reference: str = "",
+    reference_value: float | None = None,
+    target: Target | None = None,
+    profile: dict[str, float] | None = None,
+) -> Figure:
     """Adds a throughput figure (with latency in its detail) and records its series."""
     figure = Figure(name, load.rate, unit, reference, reference_value, target, latency_text(load.hist), profile or {})
     if load.errors:
@@ -60,15 +72,28 @@ def rate_figure(result: SectionResult, name: str, load: LoadResult, unit: str, c
     return figure
 
 
-def latency_figures(result: SectionResult, name: str, hist: Histogram, targets: dict[str, Target] | None = None,
-                    profile: dict[str, float] | None = None) -> None:
+def latency_figures(
+    result: SectionResult,
+    name: str,
+    hist: Histogram,
+    targets: dict[str, Target] | None = None,
+    profile: dict[str, float] | None = None,
+) -> None:
     """Adds p50, p99 and max figures (ms) for one latency distribution, with optional targets by percentile."""
     s = hist.summary_ms()
     targets = targets or {}
     for key, label in (("p50_ms", "p50"), ("p99_ms", "p99"), ("max_ms", "max")):
         value = s[key]
-        result.figures.append(Figure(f"{name} {label}", value, "ms", target=targets.get(label),
-                                     detail=f"{hist.count} samples", profile=profile or {}))
+        result.figures.append(
+            Figure(
+                f"{name} {label}",
+                value,
+                "ms",
+                target=targets.get(label),
+                detail=f"{hist.count} samples",
+                profile=profile or {},
+            )
+        )
     record_latency(result, name, hist)
 
 

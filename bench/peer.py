@@ -25,7 +25,9 @@ def run(ctx: Context, result: SectionResult) -> None:
     try:
         import eventsourcing.postgres  # noqa: F401
     except ImportError as exc:
-        raise measure.MeasurementFailed(f"the bench extra is not installed ({exc}): pip install -e '.[bench]'") from None
+        raise measure.MeasurementFailed(
+            f"the bench extra is not installed ({exc}): pip install -e '.[bench]'"
+        ) from None
     _appends(ctx, result)
     _projection(ctx, result)
 
@@ -39,16 +41,35 @@ def _appends(ctx: Context, result: SectionResult) -> None:
     for clients in ctx.plan.concurrency:
         env = _env(ctx, dsn, clients)
         profile = ctx.profile()
-        outcome = measure.checked(load.run(ctx.pool, "peer_save", {"env": env}, clients, ctx.plan.warmup,
-                                           ctx.plan.duration, 1, profile=profile), f"peer saves at {clients}")
+        outcome = measure.checked(
+            load.run(
+                ctx.pool, "peer_save", {"env": env}, clients, ctx.plan.warmup, ctx.plan.duration, 1, profile=profile
+            ),
+            f"peer saves at {clients}",
+        )
         threads = measure.plural(clients, "thread")
-        measure.rate_figure(result, f"eventsourcing save (one new aggregate), {threads}", outcome,
-                            "events/s", "eventsourcing saves", clients, "raw INSERT",
-                            measure.reference(ctx.references, "raw_insert", clients), profile=profile.result)
+        measure.rate_figure(
+            result,
+            f"eventsourcing save (one new aggregate), {threads}",
+            outcome,
+            "events/s",
+            "eventsourcing saves",
+            clients,
+            "raw INSERT",
+            measure.reference(ctx.references, "raw_insert", clients),
+            profile=profile.result,
+        )
         if clients in ours:
-            result.figures.append(Figure(f"our store appends against the peer, {threads}", ours[clients],
-                                         "events/s", "eventsourcing saves", outcome.rate,
-                                         AHEAD if clients == TARGET_CLIENTS else None))
+            result.figures.append(
+                Figure(
+                    f"our store appends against the peer, {threads}",
+                    ours[clients],
+                    "events/s",
+                    "eventsourcing saves",
+                    outcome.rate,
+                    AHEAD if clients == TARGET_CLIENTS else None,
+                )
+            )
     ctx.drop(dsn)
 
 
@@ -66,14 +87,29 @@ def _projection(ctx: Context, result: SectionResult) -> None:
     if done["events"] != events:
         raise measure.MeasurementFailed(f"the peer's view holds {done['events']} users, {events} were saved")
     rate = done["events"] / done["seconds"]
-    result.figures.append(Figure(f"eventsourcing ProjectionRunner catch-up over {events:,} events", rate, "events/s",
-                                 "raw read", measure.reference(ctx.references, "raw_read"),
-                                 detail=f"{done['seconds']:.1f} s; RSS grew {done['rss_growth_kib'] / 1024:.1f} MiB",
-                                 profile=profile.result))
+    result.figures.append(
+        Figure(
+            f"eventsourcing ProjectionRunner catch-up over {events:,} events",
+            rate,
+            "events/s",
+            "raw read",
+            measure.reference(ctx.references, "raw_read"),
+            detail=f"{done['seconds']:.1f} s; RSS grew {done['rss_growth_kib'] / 1024:.1f} MiB",
+            profile=profile.result,
+        )
+    )
     ours: Any = ctx.references.get("catch_up")
     if ours:
-        result.figures.append(Figure("our projector catch-up against the peer's projection", ours, "events/s",
-                                     "eventsourcing projection", rate, AHEAD))
+        result.figures.append(
+            Figure(
+                "our projector catch-up against the peer's projection",
+                ours,
+                "events/s",
+                "eventsourcing projection",
+                rate,
+                AHEAD,
+            )
+        )
     else:
         result.notes.append("no projector catch-up figure of ours in this run to compare with")
     ctx.drop(dsn)

@@ -116,8 +116,9 @@ def project(env: dict[str, str], last_id: int, timeout: float) -> dict[str, Any]
     """Runs the projection from zero until it has tracked `last_id`; returns events, seconds and RSS growth."""
     rss_before = _rss_kib()
     started = time.perf_counter()
-    with ProjectionRunner(application_class=PeerUsers, projection_class=PeerUsersProjection,
-                          view_class=PeerUsersView, env=env) as runner:
+    with ProjectionRunner(
+        application_class=PeerUsers, projection_class=PeerUsersProjection, view_class=PeerUsersView, env=env
+    ) as runner:
         deadline = started + timeout
         # Polled every 20 ms (the library's own wait() backs off to 800 ms, which would blur the time).
         while (runner.view.max_tracking_id(runner.app_name) or 0) < last_id:

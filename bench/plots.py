@@ -8,7 +8,6 @@ from typing import Any
 
 from bench.stats import Histogram
 
-
 FLOOR_MS = 0.05
 
 
@@ -83,7 +82,7 @@ def _latency(data: dict[str, Any], path: Path) -> Path | None:
         ax.set_title(title, fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle("Latency distributions (CDF; dashed line: p99)", fontsize=10)
     fig.tight_layout()
@@ -94,6 +93,8 @@ def _latency(data: dict[str, Any], path: Path) -> Path | None:
 
 def write(data: dict[str, Any], base: Path) -> list[Path]:
     """Writes <base>-throughput.png and <base>-latency.png; returns the ones that had data."""
-    made = [_throughput(data, base.with_name(base.name + "-throughput.png")),
-            _latency(data, base.with_name(base.name + "-latency.png"))]
+    made = [
+        _throughput(data, base.with_name(base.name + "-throughput.png")),
+        _latency(data, base.with_name(base.name + "-latency.png")),
+    ]
     return [p for p in made if p is not None]

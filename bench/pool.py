@@ -5,8 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import traceback
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Sequence
+from typing import Any
 
 # Spawned, not forked: gRPC and psycopg hold threads and sockets that a fork would copy half-alive.
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -27,7 +28,7 @@ def _serve(conn: Connection) -> None:
         function, args = message
         try:
             conn.send(("ok", function(*args)))
-        except BaseException:  # noqa: BLE001 - every failure goes back to the caller
+        except BaseException:
             conn.send(("error", traceback.format_exc()))
 
 
@@ -75,7 +76,7 @@ class ClientPool:
 
     def close(self) -> None:
         """Stops the client processes."""
-        for process, conn in self._workers:
+        for _process, conn in self._workers:
             try:
                 conn.send(None)
             except OSError:

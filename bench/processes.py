@@ -53,22 +53,36 @@ class ServiceProcess:
     def log_path(self) -> Path:
         return self.log_dir / f"{self.module}-{'-'.join(self.args) or 'serve'}-{self.port}.log"
 
-    def start(self) -> "ServiceProcess":
+    def start(self) -> ServiceProcess:
         """Starts the process with the bench's environment on top of this one's."""
         self.port = self.port or free_port()
-        env = dict(os.environ, **self.env, LOG_FORMAT="text", LOG_LEVEL="INFO", LISTEN_HOST="127.0.0.1",
-                   PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            **self.env,
+            LOG_FORMAT="text",
+            LOG_LEVEL="INFO",
+            LISTEN_HOST="127.0.0.1",
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+        )
         if self.module in PORT_VARIABLE:
             env[PORT_VARIABLE[self.module]] = str(self.port)
         log = open(self.log_path, "ab")
         argv = [sys.executable, "-m", self.module, *self.args]
         if self.module not in PORT_VARIABLE:
             argv.append(str(self.port))
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
         return self
 
-    def wait_serving(self, timeout: float = 60.0) -> "ServiceProcess":
+    def wait_serving(self, timeout: float = 60.0) -> ServiceProcess:
         """Waits until the gRPC health check says SERVING; raises with the log tail if it exits or times out."""
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.address) as channel:
@@ -159,11 +173,19 @@ def run_once(module: str, env: dict[str, str], args: list[str], timeout: float) 
     """Runs `python -m module args` to its end, timing each output line and sampling its memory."""
     import threading
 
-    full_env = dict(os.environ, **env, LOG_FORMAT="text", LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT),
-                    PYTHONUNBUFFERED="1")
+    full_env = dict(
+        os.environ, **env, LOG_FORMAT="text", LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"
+    )
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
     lines: list[tuple[float, str]] = []
     samples: list[tuple[float, int]] = []
 

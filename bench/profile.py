@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 
@@ -134,22 +134,27 @@ def describe(profile: dict[str, float]) -> str:
     if not profile:
         return "no profile for this figure"
     cores = profile.get("cores", 1.0)
-    processes = sorted(((k, v) for k, v in profile.items() if k not in _NOT_PROCESSES and ":" not in k),
-                       key=lambda kv: -kv[1])
+    processes = sorted(
+        ((k, v) for k, v in profile.items() if k not in _NOT_PROCESSES and ":" not in k), key=lambda kv: -kv[1]
+    )
     verdicts = []
     if profile.get("machine", 0) >= 90 * cores:
         verdicts.append(f"the {cores:.0f} cores were saturated")
     # One Python process runs Python code on one core at a time (the GIL): near 100 % it is the ceiling.
-    verdicts += [f"{name} was CPU-bound ({value:.0f}% of one core)" for name, value in processes
-                 if value >= 85 and name not in ("clients", "postgres")]
+    verdicts += [
+        f"{name} was CPU-bound ({value:.0f}% of one core)"
+        for name, value in processes
+        if value >= 85 and name not in ("clients", "postgres")
+    ]
     cpu = ", ".join(f"{name} {value:.0f}%" for name, value in processes)
     busy = profile.get("machine", 0)
     cpu += f", other processes {profile.get('other', 0):.0f}% (machine busy {busy:.0f}% of {cores * 100:.0f}%)"
     waits = sorted(((k[5:], v) for k, v in profile.items() if k.startswith("wait:")), key=lambda kv: -kv[1])[:4]
     text = ("; ".join(verdicts) + ". " if verdicts else "") + f"CPU: {cpu}"
     if waits:
-        text += (f"; PostgreSQL busy backends (mean {profile.get('busy backends', 0):.1f}): "
-                 + ", ".join(f"{name} {value:.0f}%" for name, value in waits))
+        text += f"; PostgreSQL busy backends (mean {profile.get('busy backends', 0):.1f}): " + ", ".join(
+            f"{name} {value:.0f}%" for name, value in waits
+        )
     stacks = sorted(((k[6:], v) for k, v in profile.items() if k.startswith("stack:")), key=lambda kv: -kv[1])
     if stacks:
         text += "; appender thread's wall time: " + ", ".join(f"{name} {value:.0f}%" for name, value in stacks)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from bench import measure, sql
 from bench.context import Context, connect, require
@@ -46,19 +46,35 @@ def run(ctx: Context, result: SectionResult) -> None:
     profile.stop()
     ctx.stop(projector)
     rate = (total - progress.first[1]) / max(progress.done - progress.first[0], 1e-6)
-    result.figures.append(Figure(
-        f"catch-up from zero over {total:,} events (projector run)", rate, "events/s", "raw read", raw_read, RATE_TARGET,
-        f"{total / (progress.done - progress.launched):,.0f} events/s counting process start-up", profile.result))
-    result.figures.append(Figure("catch-up: resident memory growth from 25% to 100% of the events",
-                                 (progress.rss_end - progress.rss_quarter) / 1024, "MiB", target=FLAT_TARGET,
-                                 detail=f"peak {progress.peak / 1024:.0f} MiB (VmHWM)"))
+    result.figures.append(
+        Figure(
+            f"catch-up from zero over {total:,} events (projector run)",
+            rate,
+            "events/s",
+            "raw read",
+            raw_read,
+            RATE_TARGET,
+            f"{total / (progress.done - progress.launched):,.0f} events/s counting process start-up",
+            profile.result,
+        )
+    )
+    result.figures.append(
+        Figure(
+            "catch-up: resident memory growth from 25% to 100% of the events",
+            (progress.rss_end - progress.rss_quarter) / 1024,
+            "MiB",
+            target=FLAT_TARGET,
+            detail=f"peak {progress.peak / 1024:.0f} MiB (VmHWM)",
+        )
+    )
     ctx.references["catch_up"] = rate
     ctx.read_model = read_model
     _rebuild(ctx, result, env, total, raw_read)
 
 
-def _follow(projector: ServiceProcess, read_model: str, total: int, on_first: Callable[[], object],
-            timeout: float) -> Progress:
+def _follow(
+    projector: ServiceProcess, read_model: str, total: int, on_first: Callable[[], object], timeout: float
+) -> Progress:
     """Polls the checkpoint until it reaches `total`, sampling the projector's memory."""
     launched = time.monotonic()
     first: tuple[float, int] | None = None
@@ -100,13 +116,29 @@ def _rebuild(ctx: Context, result: SectionResult, env: dict[str, str], total: in
     # Python's start-up is not charged to the replay; the total with start-up is in the detail.
     begin = done.lines[0][0] if done.lines else done.started
     rate = total / max(done.ended - begin, 1e-6)
-    result.figures.append(Figure(
-        f"rebuild over {total:,} events (replay into fresh tables, then swap)", rate, "events/s", "raw read", raw_read,
-        RATE_TARGET, f"{total / (done.ended - done.started):,.0f} events/s counting process start-up", profile.result))
+    result.figures.append(
+        Figure(
+            f"rebuild over {total:,} events (replay into fresh tables, then swap)",
+            rate,
+            "events/s",
+            "raw read",
+            raw_read,
+            RATE_TARGET,
+            f"{total / (done.ended - done.started):,.0f} events/s counting process start-up",
+            profile.result,
+        )
+    )
     quarter = done.started + (done.ended - done.started) / 4
     rss_quarter = next((kib for at, kib in done.rss_samples if at >= quarter), 0)
     rss_end = done.rss_samples[-1][1] if done.rss_samples else 0
     growth = (rss_end - rss_quarter) / 1024
-    result.figures.append(Figure("rebuild: resident memory growth from 25% to 100% of the time", growth, "MiB",
-                                 target=FLAT_TARGET, detail=f"peak {done.peak_kib / 1024:.0f} MiB (VmHWM)"))
+    result.figures.append(
+        Figure(
+            "rebuild: resident memory growth from 25% to 100% of the time",
+            growth,
+            "MiB",
+            target=FLAT_TARGET,
+            detail=f"peak {done.peak_kib / 1024:.0f} MiB (VmHWM)",
+        )
+    )
     result.notes.append("rebuild's own account: " + (done.lines[-1][1] if done.lines else "(no output)"))

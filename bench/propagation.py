@@ -22,16 +22,40 @@ def run(ctx: Context, result: SectionResult) -> None:
     services = stack.start(ctx)
     try:
         plan = ctx.plan
-        _measure(ctx, result, services, f"at {plan.steady_rate:.0f} commands/s", STEADY_CLIENTS, plan.steady_rate, 1,
-                 STEADY_TARGETS)
-        _measure(ctx, result, services, f"at full load ({plan.full_load_clients} clients)", plan.full_load_clients,
-                 None, plan.probe_every_full, {})
+        _measure(
+            ctx,
+            result,
+            services,
+            f"at {plan.steady_rate:.0f} commands/s",
+            STEADY_CLIENTS,
+            plan.steady_rate,
+            1,
+            STEADY_TARGETS,
+        )
+        _measure(
+            ctx,
+            result,
+            services,
+            f"at full load ({plan.full_load_clients} clients)",
+            plan.full_load_clients,
+            None,
+            plan.probe_every_full,
+            {},
+        )
     finally:
         stack.stop(ctx, services)
 
 
-def _measure(ctx: Context, result: SectionResult, services: stack.Stack, label: str, clients: int,
-             rate: float | None, probe_every: int, targets: dict[str, Target]) -> None:
+def _measure(
+    ctx: Context,
+    result: SectionResult,
+    services: stack.Stack,
+    label: str,
+    clients: int,
+    rate: float | None,
+    probe_every: int,
+    targets: dict[str, Target],
+) -> None:
     plan = ctx.plan
     window = Window.soon(plan.warmup, plan.duration)
     listening = Window(window.start_at, window.warmup, window.duration + GRACE)
@@ -58,13 +82,30 @@ def _measure(ctx: Context, result: SectionResult, services: stack.Stack, label: 
         if seen is not None:
             to_query.add(seen)
     errors = sum(commands.errors.values())
-    result.figures.append(Figure(f"AddUser {label}", commands.rate, "commands/s", profile=profile.result,
-                                 detail=measure.latency_text(replies) + (f"; {errors} calls failed" if errors else "")))
+    result.figures.append(
+        Figure(
+            f"AddUser {label}",
+            commands.rate,
+            "commands/s",
+            profile=profile.result,
+            detail=measure.latency_text(replies) + (f"; {errors} calls failed" if errors else ""),
+        )
+    )
     if errors:
         result.notes.append(f"{label}: {errors} calls failed {commands.errors}, the first with {commands.first_error}")
     measure.record_latency(result, f"AddUser reply, {label}", replies)
-    measure.latency_figures(result, f"(a) reply -> StreamEvents subscriber, {label}", to_stream, targets, profile.result)
-    measure.latency_figures(result, f"(b) reply -> GetUser(min_position) answered, {label}", to_query, targets,
-                            profile.result)
-    result.figures.append(Figure(f"(a) replied but not delivered within {GRACE:g} s, {label}", lost, "events",
-                                 target=LOST_TARGET, detail=f"of {len(commands.records):,} commands"))
+    measure.latency_figures(
+        result, f"(a) reply -> StreamEvents subscriber, {label}", to_stream, targets, profile.result
+    )
+    measure.latency_figures(
+        result, f"(b) reply -> GetUser(min_position) answered, {label}", to_query, targets, profile.result
+    )
+    result.figures.append(
+        Figure(
+            f"(a) replied but not delivered within {GRACE:g} s, {label}",
+            lost,
+            "events",
+            target=LOST_TARGET,
+            detail=f"of {len(commands.records):,} commands",
+        )
+    )

@@ -7,7 +7,8 @@ import grpc
 from bench import load, measure, sql
 from bench.context import Context, require
 from bench.model import Figure, NotRunnable, SectionResult
-from users.v1 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
+from users.v1 import query_service_pb2 as pb
+from users.v1 import query_service_pb2_grpc as pb_grpc
 
 TITLE = "Queries"
 SCHEMA = "read_model"
@@ -30,23 +31,59 @@ def run(ctx: Context, result: SectionResult) -> None:
     runs = [
         ("GetUser (random id)", "get_user", {"address": service.address, "ids": ids}),
         (f"ListUsers, first page of {PAGE}", "list_users", {"address": service.address, "page_size": PAGE}),
-        (f"ListUsers, page of {PAGE} after {depth:,} users", "list_users",
-         {"address": service.address, "page_size": PAGE, "page_token": deep_token}),
+        (
+            f"ListUsers, page of {PAGE} after {depth:,} users",
+            "list_users",
+            {"address": service.address, "page_size": PAGE, "page_token": deep_token},
+        ),
     ]
     rates = []
     for name, workload, params in runs:
         profile = ctx.profile(service)
-        outcome = measure.checked(load.run(ctx.pool, workload, params, clients, ctx.plan.warmup, ctx.plan.duration,
-                                           ctx.plan.client_processes, profile=profile), name)
-        measure.rate_figure(result, f"{name}, {clients} clients, {users:,} users", outcome, "RPC/s",
-                            reference="trivial RPC", reference_value=trivial, profile=profile.result)
+        outcome = measure.checked(
+            load.run(
+                ctx.pool,
+                workload,
+                params,
+                clients,
+                ctx.plan.warmup,
+                ctx.plan.duration,
+                ctx.plan.client_processes,
+                profile=profile,
+            ),
+            name,
+        )
+        measure.rate_figure(
+            result,
+            f"{name}, {clients} clients, {users:,} users",
+            outcome,
+            "RPC/s",
+            reference="trivial RPC",
+            reference_value=trivial,
+            profile=profile.result,
+        )
         measure.record_latency(result, f"{name}, {clients} clients", outcome.hist)
         rates.append(outcome)
     first, deep = rates[1], rates[2]
-    result.figures.append(Figure("deep page against the first: throughput", deep.rate, "RPC/s",
-                                 "first page", first.rate, detail="1.00x means a deep page costs nothing extra"))
-    result.figures.append(Figure("deep page against the first: p99 latency", deep.hist.percentile(99) * 1e3, "ms",
-                                 "first page", first.hist.percentile(99) * 1e3))
+    result.figures.append(
+        Figure(
+            "deep page against the first: throughput",
+            deep.rate,
+            "RPC/s",
+            "first page",
+            first.rate,
+            detail="1.00x means a deep page costs nothing extra",
+        )
+    )
+    result.figures.append(
+        Figure(
+            "deep page against the first: p99 latency",
+            deep.hist.percentile(99) * 1e3,
+            "ms",
+            "first page",
+            first.hist.percentile(99) * 1e3,
+        )
+    )
     ctx.stop(service)
 
 

@@ -28,8 +28,11 @@ def render(results_dir: Path, document: Path) -> Path:
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{document} has no results markers")
     stem = source.stem
-    plots = "".join(f"\n![{kind}](bench/results/{stem}-{kind}.png)" for kind in ("throughput", "latency")
-                    if (results_dir / f"{stem}-{kind}.png").exists())
+    plots = "".join(
+        f"\n![{kind}](bench/results/{stem}-{kind}.png)"
+        for kind in ("throughput", "latency")
+        if (results_dir / f"{stem}-{kind}.png").exists()
+    )
     body = f"Source: `bench/results/{source.name}`.\n\n{markdown(data)}\n{plots}\n"
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)

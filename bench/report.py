@@ -45,8 +45,10 @@ def section_markdown(section: dict[str, Any]) -> str:
     head = f"### {section['title']}\n\n"
     if section["status"] != "ok":
         return head + f"*{section['status']}: {section['reason']}*\n"
-    lines = ["| figure | value | latency / detail | reference (same run) | ratio | target | |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| figure | value | latency / detail | reference (same run) | ratio | target | |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in _rows(section)]
     notes = "".join(f"\n- {note}" for note in section["notes"])
     return head + "\n".join(lines) + "\n" + (notes + "\n" if notes else "")
@@ -66,8 +68,10 @@ def targets_markdown(data: dict[str, Any]) -> str:
                 repeated = f["profile"] and f["profile"] == shown
                 why = "same window as the line above" if repeated else describe(f["profile"])
                 shown = f["profile"]
-                lines.append(f"- **missed**: {f['name']} ({f['target']['text']}): {f['shortfall']}. "
-                             f"What limits it (profile of the window): {why}")
+                lines.append(
+                    f"- **missed**: {f['name']} ({f['target']['text']}): {f['shortfall']}. "
+                    f"What limits it (profile of the window): {why}"
+                )
             else:
                 lines.append(f"- not measured: {f['name']} ({f['target']['text']})")
         if section["status"] != "ok":

@@ -43,7 +43,7 @@ def _run_section(ctx: Context, name: str, module: ModuleType) -> SectionResult:
         module.run(ctx, result)
     except NotRunnable as exc:
         result.status, result.reason = NOT_RUN, str(exc)
-    except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others' figures
+    except Exception as exc:
         result.status, result.reason = FAILED, f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     finally:

@@ -137,5 +137,12 @@ def events_of_request(dsn: str, request_id: str, schema: str = "event_store") ->
 def server_settings(dsn: str) -> dict[str, str]:
     """Returns the durability settings and version of the server, for the report."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        names = ["server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers"]
+        names = [
+            "server_version",
+            "fsync",
+            "synchronous_commit",
+            "full_page_writes",
+            "wal_sync_method",
+            "shared_buffers",
+        ]
         return {name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0] for name in names}

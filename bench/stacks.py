@@ -18,7 +18,7 @@ def _where(frame: FrameType, line: bool = False) -> str:
     if "site-packages/" in path:
         path = path.rsplit("site-packages/", 1)[1]
     elif path.startswith(ROOT):
-        path = path[len(ROOT) + 1:]
+        path = path[len(ROOT) + 1 :]
     else:
         path = "/".join(Path(path).parts[-2:])
     return f"{path}:{code.co_name}" + (f":{frame.f_lineno}" if line else "")

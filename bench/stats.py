@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 # Buckets grow by 2 % from 1 µs: any latency is known to within 2 % and a histogram of a
 # million samples stays a few hundred integers, small enough to send between processes.
@@ -42,13 +43,13 @@ class Histogram:
         self.low = min(self.low, seconds)
         self.high = max(self.high, seconds)
 
-    def extend(self, values: Iterable[float]) -> "Histogram":
+    def extend(self, values: Iterable[float]) -> Histogram:
         """Records many latencies; returns self."""
         for value in values:
             self.add(value)
         return self
 
-    def merge(self, other: "Histogram") -> "Histogram":
+    def merge(self, other: Histogram) -> Histogram:
         """Adds another histogram's counts into this one; returns self."""
         for index, n in other.buckets.items():
             self.buckets[index] = self.buckets.get(index, 0) + n
@@ -105,7 +106,7 @@ class Histogram:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Histogram":
+    def from_json(cls, data: dict[str, Any]) -> Histogram:
         """Rebuilds a histogram written by to_json."""
         return cls(
             buckets={int(k): v for k, v in data["buckets"].items()},

@@ -18,7 +18,8 @@ _OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 def single_stream(address: str, window: Window) -> dict[str, Any]:
     """Reads one StreamEvents stream as fast as the server sends; returns the messages in the window."""
-    from users.v1 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
+    from users.v1 import query_service_pb2 as pb
+    from users.v1 import query_service_pb2_grpc as pb_grpc
 
     messages = 0
     with grpc.insecure_channel(address) as channel:
@@ -47,14 +48,25 @@ def subscribe(address: str, streams: int, window: Window, after_position: int | 
     return asyncio.run(_subscribe(address, streams, window, after_position, record))
 
 
-async def _subscribe(address: str, streams: int, window: Window, after_position: int | None,
-                     record: bool) -> dict[str, Any]:
-    from users.v1 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
+async def _subscribe(
+    address: str, streams: int, window: Window, after_position: int | None, record: bool
+) -> dict[str, Any]:
+    from users.v1 import query_service_pb2 as pb
+    from users.v1 import query_service_pb2_grpc as pb_grpc
 
-    channels = [grpc.aio.insecure_channel(address, options=_OWN_CONNECTION)
-                for _ in range(max(1, -(-streams // STREAMS_PER_CHANNEL)))]
-    out: dict[str, Any] = {"hist": Histogram(), "messages": 0, "ready_in_time": 0, "ready": 0, "errors": {},
-                           "first_error": "", "arrivals": []}
+    channels = [
+        grpc.aio.insecure_channel(address, options=_OWN_CONNECTION)
+        for _ in range(max(1, -(-streams // STREAMS_PER_CHANNEL)))
+    ]
+    out: dict[str, Any] = {
+        "hist": Histogram(),
+        "messages": 0,
+        "ready_in_time": 0,
+        "ready": 0,
+        "errors": {},
+        "first_error": "",
+        "arrivals": [],
+    }
     calls: list[Any] = []
     # None: live only (the server sends CaughtUp at once); a position: replay after it first.
     request = pb.StreamEventsRequest()

@@ -10,15 +10,21 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 
 from eventkit import server
 from eventkit.timestamps import to_timestamp
-from users.v1 import command_service_pb2, command_service_pb2_grpc, query_service_pb2, query_service_pb2_grpc
-from users.v1 import resources_pb2
+from users.v1 import (
+    command_service_pb2,
+    command_service_pb2_grpc,
+    query_service_pb2,
+    query_service_pb2_grpc,
+    resources_pb2,
+)
 
 # The command service's default GRPC_MAX_WORKERS, so both servers have the same thread pool.
 DEFAULT_WORKERS = 32
@@ -28,7 +34,7 @@ class TrivialCommands(command_service_pb2_grpc.CommandServiceServicer):
     """Answers AddUser at once with a reply of the real reply's shape."""
 
     def AddUser(self, request: Any, context: grpc.ServicerContext) -> Any:
-        now = to_timestamp(datetime.now(timezone.utc))
+        now = to_timestamp(datetime.now(UTC))
         user = resources_pb2.User(id=str(uuid.uuid4()), name=request.name, version=1, create_time=now, update_time=now)
         return command_service_pb2.AddUserResponse(user=user, position=1)
 
@@ -39,9 +45,15 @@ class TrivialQueries(query_service_pb2_grpc.QueryServiceServicer):
     def StreamEvents(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         user_id = str(uuid.uuid4())
         for position in range(1, request.after_position + 1):
-            now = to_timestamp(datetime.now(timezone.utc))
-            event = resources_pb2.Event(position=position, type=resources_pb2.EVENT_TYPE_USER_ADDED, user_id=user_id,
-                                        version=1, name="bench user", record_time=now)
+            now = to_timestamp(datetime.now(UTC))
+            event = resources_pb2.Event(
+                position=position,
+                type=resources_pb2.EVENT_TYPE_USER_ADDED,
+                user_id=user_id,
+                version=1,
+                name="bench user",
+                record_time=now,
+            )
             yield query_service_pb2.StreamEventsResponse(event=event)
 
 

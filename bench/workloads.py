@@ -8,7 +8,8 @@ import random
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Operation = Callable[[], Any]
 
@@ -32,7 +33,8 @@ def _channel(shared: dict[str, Any], address: str) -> Any:
 
 
 def _add_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
-    from users.v1 import command_service_pb2 as pb, command_service_pb2_grpc as pb_grpc
+    from users.v1 import command_service_pb2 as pb
+    from users.v1 import command_service_pb2_grpc as pb_grpc
 
     stub = pb_grpc.CommandServiceStub(_channel(shared, params["address"]))
     return lambda: stub.AddUser(pb.AddUserRequest(name=_name()), timeout=30).position
@@ -40,8 +42,10 @@ def _add_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
 
 def _add_then_get(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
     """AddUser, then (every `probe_every`-th time) GetUser with min_position: the read-your-writes wait."""
-    from users.v1 import command_service_pb2 as cpb, command_service_pb2_grpc as cgrpc
-    from users.v1 import query_service_pb2 as qpb, query_service_pb2_grpc as qgrpc
+    from users.v1 import command_service_pb2 as cpb
+    from users.v1 import command_service_pb2_grpc as cgrpc
+    from users.v1 import query_service_pb2 as qpb
+    from users.v1 import query_service_pb2_grpc as qgrpc
 
     commands = cgrpc.CommandServiceStub(_channel(shared, params["address"]))
     queries = qgrpc.QueryServiceStub(_channel(shared, params["query_address"]))
@@ -63,7 +67,8 @@ def _add_then_get(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
 
 
 def _get_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
-    from users.v1 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
+    from users.v1 import query_service_pb2 as pb
+    from users.v1 import query_service_pb2_grpc as pb_grpc
 
     stub = pb_grpc.QueryServiceStub(_channel(shared, params["address"]))
     ids: list[str] = params["ids"]
@@ -71,7 +76,8 @@ def _get_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
 
 
 def _list_users(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
-    from users.v1 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
+    from users.v1 import query_service_pb2 as pb
+    from users.v1 import query_service_pb2_grpc as pb_grpc
 
     stub = pb_grpc.QueryServiceStub(_channel(shared, params["address"]))
     request = pb.ListUsersRequest(page_size=params.get("page_size", 50), page_token=params.get("page_token", ""))
@@ -137,5 +143,5 @@ def close(shared: dict[str, Any]) -> None:
     for closer in reversed(shared.get("closers", [])):
         try:
             closer()
-        except Exception:  # noqa: BLE001 - cleanup after the measurement must not hide its result
+        except Exception:
             pass

@@ -24,7 +24,11 @@ def main() -> int:
     appender.start()
     service_name = command_service_pb2.DESCRIPTOR.services_by_name["CommandService"].full_name
     running = server.start(
-        [server.Service(service_name, command_service_pb2_grpc.add_CommandServiceServicer_to_server, CommandService(appender))],
+        [
+            server.Service(
+                service_name, command_service_pb2_grpc.add_CommandServiceServicer_to_server, CommandService(appender)
+            )
+        ],
         settings.common.listen_host,
         settings.port,
         settings.max_workers,

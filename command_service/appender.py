@@ -6,9 +6,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 
@@ -91,13 +92,17 @@ class Appender:
             log.warning("event store unreachable", extra={"error": str(exc).strip()})
             self._discard_connection()
             answers = [Unavailable("the event store is unreachable; retry later")] * len(pending)
-        except Exception as exc:  # noqa: BLE001 - every waiting caller must get an answer
+        except Exception as exc:
             log.exception("append failed")
             self._discard_connection()
             answers = [exc] * len(pending)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for (command, future), answer in zip(pending, answers):
-            outcome = answer.reason if isinstance(answer, DomainError) else ("error" if isinstance(answer, BaseException) else "ok")
+            outcome = (
+                answer.reason
+                if isinstance(answer, DomainError)
+                else ("error" if isinstance(answer, BaseException) else "ok")
+            )
             metrics.COMMANDS.labels(type(command).__name__, outcome).inc()
             if isinstance(answer, BaseException):
                 future.set_exception(answer)
@@ -113,7 +118,9 @@ class Appender:
                     raise
         raise AssertionError("unreachable")
 
-    def _append_once(self, conn: psycopg.Connection[Any], commands: list[domain.Command]) -> list[Outcome | BaseException]:
+    def _append_once(
+        self, conn: psycopg.Connection[Any], commands: list[domain.Command]
+    ) -> list[Outcome | BaseException]:
         touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
         request_ids = [c.request_id for c in commands if c.request_id]
         history: dict[str, list[RecordedEvent]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from command_service import domain
 from eventkit.codec import RecordedEvent
@@ -78,6 +79,6 @@ def plan(
 
 def _provisional(event: domain.NewEvent) -> RecordedEvent:
     # Times do not matter for deciding; the stored record time replaces this once appended.
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return RecordedEvent(0, event.stream_id, event.version, event.type, event.data, datetime.now(timezone.utc))
+    return RecordedEvent(0, event.stream_id, event.version, event.type, event.data, datetime.now(UTC))

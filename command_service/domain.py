@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Union
 
 from eventkit import codec
 from eventkit.codec import RecordedEvent
@@ -41,7 +41,7 @@ class DeleteUser:
     request_id: str | None = None
 
 
-Command = Union[AddUser, EditUser, DeleteUser]
+Command = AddUser | EditUser | DeleteUser
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,9 @@ def load(stream_id: str, events: Iterable[RecordedEvent]) -> UserState | None:
     try:
         return fold(events)
     except codec.MalformedEvent as exc:
-        raise UnreadableHistory(f"user {stream_id}: its stored events cannot be read ({exc})", user_id=stream_id) from None
+        raise UnreadableHistory(
+            f"user {stream_id}: its stored events cannot be read ({exc})", user_id=stream_id
+        ) from None
 
 
 def decide(command: Command, state: UserState | None) -> NewEvent:

@@ -10,14 +10,13 @@ import grpc
 from command_service import domain, validation
 from command_service.appender import Appender, Outcome
 from eventkit.errors import DeadlineExceeded
-from eventkit.status import grpc_errors
 from eventkit.messages import user_message
+from eventkit.status import grpc_errors
 from users.v1 import command_service_pb2 as pb
 from users.v1 import command_service_pb2_grpc as pb_grpc
 
 # How long a call without a deadline waits for its batch to commit.
 DEFAULT_WAIT_SECONDS = 30.0
-
 
 
 class CommandService(pb_grpc.CommandServiceServicer):
@@ -32,7 +31,9 @@ class CommandService(pb_grpc.CommandServiceServicer):
         try:
             return self._appender.submit(command).result(timeout=wait)
         except FutureTimeout:
-            raise DeadlineExceeded("the command did not commit before the deadline; retry with the same request_id") from None
+            raise DeadlineExceeded(
+                "the command did not commit before the deadline; retry with the same request_id"
+            ) from None
 
     @grpc_errors
     def AddUser(self, request: pb.AddUserRequest, context: grpc.ServicerContext) -> Any:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 
@@ -29,12 +30,21 @@ def lock_and_load(
     streams_ids, requests = sorted(set(stream_ids)), sorted(set(request_ids))
     with conn.pipeline():
         conn.execute("SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)")
-        by_stream = conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s::uuid[]) ORDER BY stream_id, version", [streams_ids]
-        ) if streams_ids else None
-        by_request = conn.execute(
-            f"SELECT request_id::text, {_COLUMNS} FROM events WHERE request_id = ANY(%s::uuid[])", [requests]
-        ) if requests else None
+        by_stream = (
+            conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s::uuid[]) ORDER BY stream_id, version",
+                [streams_ids],
+            )
+            if streams_ids
+            else None
+        )
+        by_request = (
+            conn.execute(
+                f"SELECT request_id::text, {_COLUMNS} FROM events WHERE request_id = ANY(%s::uuid[])", [requests]
+            )
+            if requests
+            else None
+        )
     streams: dict[str, list[RecordedEvent]] = {stream: [] for stream in streams_ids}
     for row in by_stream.fetchall() if by_stream else ():
         event = _recorded(row)
@@ -68,11 +78,19 @@ def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str
         return []
     # The whole batch travels as ONE json parameter: one C-speed json.dumps instead of adapting six
     # arrays value by value, which was the appender's largest cost in Python.
-    batch = json.dumps([
-        {"s": event.stream_id, "v": event.version, "t": event.type, "d": event.data, "m": meta,
-         "r": meta.get("request_id")}
-        for event, meta in appends
-    ])
+    batch = json.dumps(
+        [
+            {
+                "s": event.stream_id,
+                "v": event.version,
+                "t": event.type,
+                "d": event.data,
+                "m": meta,
+                "r": meta.get("request_id"),
+            }
+            for event, meta in appends
+        ]
+    )
     rows = conn.execute(
         """
         INSERT INTO events (stream_id, version, type, data, metadata, request_id)
@@ -86,5 +104,7 @@ def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str
     recorded = []
     for event, meta in appends:
         position, record_time = stored[(event.stream_id, event.version)]
-        recorded.append(RecordedEvent(position, event.stream_id, event.version, event.type, event.data, record_time, meta))
+        recorded.append(
+            RecordedEvent(position, event.stream_id, event.version, event.type, event.data, record_time, meta)
+        )
     return recorded

@@ -7,7 +7,7 @@ import unicodedata
 from eventkit.errors import InvalidArgument
 from eventkit.ids import parse_id
 
-__all__ = ["clean_name", "parse_id", "parse_request_id", "check_expected_version"]
+__all__ = ["check_expected_version", "clean_name", "parse_id", "parse_request_id"]
 
 MAX_NAME_LENGTH = 200
 

@@ -17,7 +17,10 @@ MIN_MAJOR = 14
 
 def _major(bindir: Path) -> int:
     out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
-    return int(re.search(r"\(PostgreSQL\)\s*(\d+)", out).group(1))  # "postgres (PostgreSQL) 15.18 (Debian ...)"
+    found = re.search(r"\(PostgreSQL\)\s*(\d+)", out)  # "postgres (PostgreSQL) 15.18 (Debian ...)"
+    if found is None:
+        raise RuntimeError(f"{bindir / 'postgres'} printed no PostgreSQL version: {out!r}")
+    return int(found.group(1))
 
 
 def find_bindir() -> Path | None:

@@ -64,7 +64,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _as_account(account: tuple[int, int] | None, death_signal: int):  # type: ignore[no-untyped-def]
+def _as_account(account: tuple[int, int] | None, death_signal: int):
     def prepare() -> None:
         os.setsid()
         if account is not None:
@@ -111,17 +111,32 @@ class Cluster:
         self.datadir.mkdir(parents=True, exist_ok=True)
         self._own(self.datadir)
         os.chmod(self.datadir, 0o700)
-        args = [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                "-E", "UTF8", "--locale=C"]
+        args = [
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]
         if not self.durable:
             args.append("--no-sync")
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, preexec_fn=_as_account(self.account, signal.SIGKILL))
+        subprocess.run(
+            args, check=True, stdout=subprocess.DEVNULL, preexec_fn=_as_account(self.account, signal.SIGKILL)
+        )
 
     def start(self, timeout: float = 60.0) -> None:
         """Starts the server and waits until it accepts connections."""
         self.socket_dir.mkdir(exist_ok=True)
         self._own(self.socket_dir)
-        settings = {"listen_addresses": "127.0.0.1", "max_connections": "400", "unix_socket_directories": str(self.socket_dir)}
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "max_connections": "400",
+            "unix_socket_directories": str(self.socket_dir),
+        }
         if not self.durable:
             # No fsync, but commits still reach the WAL before they return: an immediate shutdown
             # (used by outage tests) then loses nothing, as on a real server.
@@ -131,8 +146,9 @@ class Cluster:
             args += ["-c", f"{key}={value}"]
         log = open(self.log_file, "ab")
         # SIGQUIT is an immediate (crash-safe) shutdown: nothing outlives the process that started it.
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                        preexec_fn=_as_account(self.account, signal.SIGQUIT))
+        self.process = subprocess.Popen(
+            args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_as_account(self.account, signal.SIGQUIT)
+        )
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
@@ -145,7 +161,7 @@ class Cluster:
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"PostgreSQL not ready after {timeout}s; its log:\n{self.log_tail()}")
+                    raise TimeoutError(f"PostgreSQL not ready after {timeout}s; its log:\n{self.log_tail()}") from None
                 time.sleep(0.1)
 
     def log_tail(self, lines: int = 30) -> str:

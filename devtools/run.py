@@ -51,9 +51,12 @@ def run_one(module: str) -> int:
     except (TimeoutError, RuntimeError):
         print(f"no PostgreSQL on 127.0.0.1:{port}: start `make run` first (in another terminal)", file=sys.stderr)
         return 1
-    env = dict(os.environ, EVENT_STORE_DSN=os.environ.get("EVENT_STORE_DSN", cluster.dsn("event_store")),
-               READ_MODEL_DSN=os.environ.get("READ_MODEL_DSN", cluster.dsn("read_model")),
-               LOG_FORMAT=os.environ.get("LOG_FORMAT", "text"))
+    env = dict(
+        os.environ,
+        EVENT_STORE_DSN=os.environ.get("EVENT_STORE_DSN", cluster.dsn("event_store")),
+        READ_MODEL_DSN=os.environ.get("READ_MODEL_DSN", cluster.dsn("read_model")),
+        LOG_FORMAT=os.environ.get("LOG_FORMAT", "text"),
+    )
     os.chdir(ROOT)
     os.execve(sys.executable, [sys.executable, "-m", module], env)
     return 0  # not reached
@@ -86,8 +89,9 @@ def main() -> int:
         if importlib.util.find_spec(f"{module}.__main__") is None:
             continue
         address = f"localhost:{os.environ.get(variable, default)}"
-        child = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         threading.Thread(target=_relay, args=(module.split("_")[0], COLORS[index], child.stdout), daemon=True).start()
         children.append((module, child))
         print(f"  {serves:<28} {address}")
@@ -104,8 +108,11 @@ def main() -> int:
             if child.poll() is not None and module not in reported:
                 reported.add(module)
                 restart = f"make run-{module.split('_')[0]}"
-                print(f"{module} exited with {child.returncode}; the rest keep running. Start it again with `{restart}`",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{module} exited with {child.returncode}; the rest keep running. Start it again with `{restart}`",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if len(reported) == len(children):
             stop.set()
     for _, child in children:

@@ -12,11 +12,17 @@ from users.v1 import resources_pb2
 class UserLike(Protocol):
     """Anything that knows a user's fields: the command side's folded state, the read model's row."""
 
-    id: str
-    name: str
-    version: int
-    create_time: datetime
-    update_time: datetime
+    # Read-only properties, so frozen dataclasses and named tuples satisfy the protocol.
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def create_time(self) -> datetime: ...
+    @property
+    def update_time(self) -> datetime: ...
 
 
 def user_message(user: UserLike) -> resources_pb2.User:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -94,7 +95,7 @@ class RunningAsync:
 
     server: grpc.aio.Server
     port: int
-    health: "AsyncHealth"
+    health: AsyncHealth
 
 
 class AsyncHealth:

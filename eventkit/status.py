@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 import psycopg
@@ -78,7 +79,7 @@ def grpc_errors(method: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 async for item in method(self, request, context):
                     yield item
-            except Exception as exc:  # noqa: BLE001 - the edge decides what the caller sees
+            except Exception as exc:
                 if isinstance(exc, grpc.aio.AbortError):
                     raise
                 status = _status_for(exc, name)
@@ -91,7 +92,7 @@ def grpc_errors(method: Callable[..., Any]) -> Callable[..., Any]:
         async def async_wrapper(self: Any, request: Any, context: Any) -> Any:
             try:
                 return await method(self, request, context)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if isinstance(exc, grpc.aio.AbortError):
                     raise
                 status = _status_for(exc, name)
@@ -103,7 +104,7 @@ def grpc_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if isinstance(exc, grpc.RpcError) and context.code() is not None:
                 raise
             context.abort_with_status(_status_for(exc, name))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from eventkit.server import Health
 
 log = logging.getLogger(__name__)
 
 
-def watch_database(check: Callable[[], None], health: Health, stop: threading.Event, interval: float = 1.0) -> threading.Thread:
+def watch_database(
+    check: Callable[[], None], health: Health, stop: threading.Event, interval: float = 1.0
+) -> threading.Thread:
     """Runs `check` every `interval` seconds in a thread; SERVING while it succeeds, NOT_SERVING otherwise."""
 
     def loop() -> None:
@@ -20,7 +22,7 @@ def watch_database(check: Callable[[], None], health: Health, stop: threading.Ev
             try:
                 check()
                 ok = True
-            except Exception as exc:  # noqa: BLE001 - any failure means "not serving"
+            except Exception as exc:
                 ok = False
                 error = str(exc).strip()
             if ok != healthy:

@@ -102,15 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"projector_service: {exc}", file=sys.stderr)
         return 3
     except Stalled as exc:
-        print(f"projector_service: rebuild stopped: {exc}; skip it with"
-              f" `python -m projector_service skip {exc.position} --force`, then rebuild again", file=sys.stderr)
+        print(
+            f"projector_service: rebuild stopped: {exc}; skip it with"
+            f" `python -m projector_service skip {exc.position} --force`, then rebuild again",
+            file=sys.stderr,
+        )
         return 1
     except psycopg.OperationalError as exc:
         print(f"projector_service: a database is unreachable: {str(exc).strip()}", file=sys.stderr)
         return 1
     except psycopg.errors.UndefinedTable as exc:
-        print(f"projector_service: the event store is not initialised (start the command service once): {exc}",
-              file=sys.stderr)
+        print(
+            f"projector_service: the event store is not initialised (start the command service once): {exc}",
+            file=sys.stderr,
+        )
         return 1
 
 

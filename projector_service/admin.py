@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from eventkit import db
 from eventkit.config import ProjectorSettings
@@ -61,8 +62,9 @@ def print_status(info: dict[str, Any], out: TextIO, as_json: bool = False) -> No
         out.write(f"{label + ':':<12} {value}\n")
 
 
-def skip(settings: ProjectorSettings, connect_read_model: Callable[[], store.Conn], position: int,
-         force: bool, reason: str) -> tuple[bool, str]:
+def skip(
+    settings: ProjectorSettings, connect_read_model: Callable[[], store.Conn], position: int, force: bool, reason: str
+) -> tuple[bool, str]:
     """Records an operator's skip of one position; returns (done, message for the operator)."""
     name = settings.projection_name
     with connect_read_model() as rm:
@@ -74,8 +76,9 @@ def skip(settings: ProjectorSettings, connect_read_model: Callable[[], store.Con
             return False, f"position {position} is already behind the checkpoint ({checkpoint}); nothing to skip"
         if not force and stalled != position:
             where = f"stalled at {stalled}" if stalled is not None else "not stalled"
-            return False, (f"the projector is {where}, not at {position}; pass --force to skip a position"
-                           " it has not reached yet")
+            return False, (
+                f"the projector is {where}, not at {position}; pass --force to skip a position it has not reached yet"
+            )
         if not store.add_skip(rm, name, position, reason):
             return True, f"position {position} was already marked to be skipped"
     return True, f"position {position} will be skipped; the projector moves past it within seconds"
@@ -87,4 +90,3 @@ def _round(value: float | None) -> float | None:
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
-

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Sequence
 
 from eventkit import codec
 from eventkit.codec import MalformedEvent, RecordedEvent
 from eventkit.rows import LogRow, UserRow
-
-
 
 
 @dataclass
@@ -57,9 +55,7 @@ def evolve(prior: UserRow | None, event: RecordedEvent) -> tuple[UserRow | None,
     return None, prior.name
 
 
-def fold_batch(
-    events: Sequence[RecordedEvent], start: int, existing: dict[str, UserRow], skips: set[int]
-) -> Plan:
+def fold_batch(events: Sequence[RecordedEvent], start: int, existing: dict[str, UserRow], skips: set[int]) -> Plan:
     """Folds `events` (position order, all after `start`) over the `existing` rows of the users they touch."""
     plan = Plan(position=start)
     state: dict[str, UserRow | None] = {}
@@ -77,7 +73,9 @@ def fold_batch(
                 break
             state[event.stream_id] = row
             plan.log.append(
-                LogRow(event.position, codec.TYPE_IDS[event.type], event.stream_id, event.version, name, event.record_time)
+                LogRow(
+                    event.position, codec.TYPE_IDS[event.type], event.stream_id, event.version, name, event.record_time
+                )
             )
         plan.position = event.position
         plan.event_time = event.record_time

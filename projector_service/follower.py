@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from eventkit import db
 from eventkit.config import ProjectorSettings
@@ -22,8 +22,15 @@ PROGRESS_EVERY_SECONDS = 10.0  # how often a long catch-up logs how far it got
 class Follower:
     """Applies events while this process leads; returns on stop, raises when a connection or the fence fails."""
 
-    def __init__(self, settings: ProjectorSettings, health: Health, stop: Callable[[], bool], identity: str,
-                 lock: store.Conn, connect_read_model: Callable[[], store.Conn]) -> None:
+    def __init__(
+        self,
+        settings: ProjectorSettings,
+        health: Health,
+        stop: Callable[[], bool],
+        identity: str,
+        lock: store.Conn,
+        connect_read_model: Callable[[], store.Conn],
+    ) -> None:
         self._s = settings
         self._name = settings.projection_name
         self._health = health
@@ -58,8 +65,11 @@ class Follower:
             store.name_session(self._reader, f"projector-read {self._identity}")
             self.position = store.checkpoint(self._work, self._name)[0]
             self.ready = True
-            log.info("leading: catching up from checkpoint %d", self.position,
-                     extra={"checkpoint": self.position, "identity": self._identity})
+            log.info(
+                "leading: catching up from checkpoint %d",
+                self.position,
+                extra={"checkpoint": self.position, "identity": self._identity},
+            )
             # Catching up is healthy progress: a long backlog must not fail a liveness probe.
             self._set_serving(True)
             self._follow()
@@ -116,31 +126,47 @@ class Follower:
         """Logs a long catch-up's progress: events done, rate, and time left."""
         _, remaining, _ = store.lag(self._reader, self.position)
         rate = done / max(time.monotonic() - started, 1e-6)
-        log.info("catching up: %d events applied, %.0f events/s, %d to go, about %.0f s left",
-                 done, rate, remaining, remaining / max(rate, 1e-6),
-                 extra={"checkpoint": self.position, "events_done": done, "rate": round(rate), "remaining": remaining})
+        log.info(
+            "catching up: %d events applied, %.0f events/s, %d to go, about %.0f s left",
+            done,
+            rate,
+            remaining,
+            remaining / max(rate, 1e-6),
+            extra={"checkpoint": self.position, "events_done": done, "rate": round(rate), "remaining": remaining},
+        )
 
     def _skip_recorded(self) -> bool:
         stalled = self._stalled
         assert stalled is not None
-        return bool(store.operator_skips(self._work, self._s.read_model.schema, self._name,
-                                         stalled.position - 1, stalled.position))
+        return bool(
+            store.operator_skips(
+                self._work, self._s.read_model.schema, self._name, stalled.position - 1, stalled.position
+            )
+        )
 
     def _stall(self, exc: Stalled) -> None:
         if self._stalled is None or self._stalled.position != exc.position:
-            log.error("stalled: %s; fix it, or skip it with `python -m projector_service skip %d`",
-                      exc, exc.position, extra={"position": exc.position, "reason": exc.reason, "checkpoint": exc.reached})
+            log.error(
+                "stalled: %s; fix it, or skip it with `python -m projector_service skip %d`",
+                exc,
+                exc.position,
+                extra={"position": exc.position, "reason": exc.reason, "checkpoint": exc.reached},
+            )
             store.record_stall(self._work, self._name, exc.position, str(exc))
         else:
-            log.warning("still stalled at position %d", exc.position,
-                        extra={"position": exc.position, "reason": exc.reason})
+            log.warning(
+                "still stalled at position %d", exc.position, extra={"position": exc.position, "reason": exc.reason}
+            )
         self._stalled = exc
         self._set_serving(False)
 
     def _resume(self) -> None:
         if self._stalled is not None:
-            log.info("resumed after the stall at position %d", self._stalled.position,
-                     extra={"position": self._stalled.position, "checkpoint": self.position})
+            log.info(
+                "resumed after the stall at position %d",
+                self._stalled.position,
+                extra={"position": self._stalled.position, "checkpoint": self.position},
+            )
         if self._stalled is not None or not self._cleared:
             # Also once per session: a stall recorded before a restart may have been skipped since.
             store.clear_stall(self._work, self._name)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 import psycopg
 
@@ -56,8 +57,10 @@ class Progress:
             self._last = now
             rate = self.done / max(now - self.started, 1e-6)
             _, remaining, _ = store.lag(self._reader, position)
-            self._say(f"rebuild: {self.done:,} events done, {rate:,.0f} events/s, {remaining:,} to go,"
-                      f" about {remaining / max(rate, 1e-6):,.0f} s left")
+            self._say(
+                f"rebuild: {self.done:,} events done, {rate:,.0f} events/s, {remaining:,} to go,"
+                f" about {remaining / max(rate, 1e-6):,.0f} s left"
+            )
 
     def _say(self, line: str) -> None:
         self._out.write(line + "\n")
@@ -86,12 +89,20 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
         finally:
             store.drop_schema(admin, scratch)
     elapsed = time.monotonic() - progress.started
-    out.write(f"rebuild: done, {progress.done:,} events in {elapsed:,.1f} s; live tables swapped at position {position}\n")
+    out.write(
+        f"rebuild: done, {progress.done:,} events in {elapsed:,.1f} s; live tables swapped at position {position}\n"
+    )
     return position
 
 
-def _replay(s: ProjectorSettings, conn: store.Conn, reader: store.Conn, position: int, progress: Progress,
-            upto: int | None = None) -> int:
+def _replay(
+    s: ProjectorSettings,
+    conn: store.Conn,
+    reader: store.Conn,
+    position: int,
+    progress: Progress,
+    upto: int | None = None,
+) -> int:
     """Applies batches to the scratch tables until the store (or `upto`) is reached; returns the position."""
     while upto is None or position < upto:
         events = store.read_events(reader, position, s.batch_size, upto)
@@ -113,8 +124,9 @@ def _switch(s: ProjectorSettings, conn: store.Conn, reader: store.Conn, position
                 live_position = store.lock_live(conn, live, name, SWITCH_LOCK_TIMEOUT_MS)
                 position = _replay(s, conn, reader, position, progress, upto=live_position)
                 _, skipped_unknown = store.checkpoint(conn, name)
-                store.swap_tables(conn, live, scratch_schema(live), name, position, store.event_time(conn, name),
-                                  skipped_unknown)
+                store.swap_tables(
+                    conn, live, scratch_schema(live), name, position, store.event_time(conn, name), skipped_unknown
+                )
             return position
         except psycopg.errors.LockNotAvailable:
             log.info("live tables busy; catching up and trying the swap again")

@@ -6,7 +6,8 @@ import logging
 import os
 import socket
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -31,8 +32,13 @@ def identity() -> str:
 class Runner:
     """Keeps one projector process following for ever: as leader, or as a standby ready to take over."""
 
-    def __init__(self, settings: ProjectorSettings, health: Health, stop: threading.Event,
-                 connect_read_model: Callable[[], store.Conn]) -> None:
+    def __init__(
+        self,
+        settings: ProjectorSettings,
+        health: Health,
+        stop: threading.Event,
+        connect_read_model: Callable[[], store.Conn],
+    ) -> None:
         self._s = settings
         self._health = health
         self._stop = stop
@@ -47,14 +53,21 @@ class Runner:
         while not self._stop.is_set():
             follower: Follower | None = None
             try:
-                lock = leadership.acquire(self._lock_connection, self._key, self._identity,
-                                          self._s.leader_retry_interval, self._stop, self._standing_by)
+                lock = leadership.acquire(
+                    self._lock_connection,
+                    self._key,
+                    self._identity,
+                    self._s.leader_retry_interval,
+                    self._stop,
+                    self._standing_by,
+                )
                 self._close_probe()
                 if lock is None:
                     return
                 try:
-                    follower = Follower(self._s, self._health, self._stop.is_set, self._identity,
-                                        lock, self._connect_read_model)
+                    follower = Follower(
+                        self._s, self._health, self._stop.is_set, self._identity, lock, self._connect_read_model
+                    )
                     follower.run()
                 finally:
                     lock.close()  # releases the leader lock at once, so a standby need not wait
@@ -67,10 +80,14 @@ class Runner:
                 self._health.set(False)
                 wait = backoff.next()
                 error = _first_line(exc)
-                log.warning("database unreachable or not ready (%s); retrying in %.1f s", error, wait,
-                            extra={"error": error, "retry_in": round(wait, 2)})
+                log.warning(
+                    "database unreachable or not ready (%s); retrying in %.1f s",
+                    error,
+                    wait,
+                    extra={"error": error, "retry_in": round(wait, 2)},
+                )
                 self._stop.wait(wait)
-            except Exception:  # noqa: BLE001 - a bug must not end the process's duty; it is logged and retried
+            except Exception:
                 self._health.set(False)
                 log.exception("projector failed; retrying")
                 self._stop.wait(backoff.next())

@@ -19,12 +19,13 @@ EVENTS_CHANNEL = "users_v1_events"
 
 # --- the event store -------------------------------------------------------------------------
 
+
 def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> list[RecordedEvent]:
     """Returns up to `limit` events after position `after` (and at most `upto`), in position order."""
     bound = "AND position <= %s" if upto is not None else ""
     params = [after, upto, limit] if upto is not None else [after, limit]
     rows = conn.execute(
-        f"SELECT position, stream_id::text, version, type, data, record_time FROM events"  # noqa: S608 - fixed text
+        f"SELECT position, stream_id::text, version, type, data, record_time FROM events"
         f" WHERE position > %s {bound} ORDER BY position LIMIT %s",
         params,
     ).fetchall()
@@ -53,6 +54,7 @@ def name_session(conn: Conn, name: str) -> None:
 
 
 # --- the read model: one batch ---------------------------------------------------------------
+
 
 def ensure_rows(conn: Conn, name: str) -> None:
     """Creates the projection's checkpoint and status rows if they are missing."""
@@ -97,7 +99,9 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     if plan.deletes:
         conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", [plan.deletes])
     if plan.upserts:
-        columns = list(zip(*((u.id, u.name, u.version, u.create_time, u.update_time, u.position) for u in plan.upserts)))
+        columns = list(
+            zip(*((u.id, u.name, u.version, u.create_time, u.update_time, u.position) for u in plan.upserts))
+        )
         conn.execute(
             "INSERT INTO users (id, name, version, create_time, update_time, position)"
             " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int8[], %b::timestamptz[], %b::timestamptz[], %b::int8[])"
@@ -148,6 +152,7 @@ def add_skip(conn: Conn, name: str, position: int, reason: str) -> bool:
 
 # --- leadership and status -------------------------------------------------------------------
 
+
 def try_lock(conn: Conn, key: str) -> bool:
     """Tries to take the session-level advisory lock named `key`."""
     row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()
@@ -171,7 +176,7 @@ def heartbeat(conn: Conn, name: str, leader: str, first: bool = False) -> None:
     """Marks the leader alive (on the lock's own connection, so it also proves the lock is held)."""
     since = ", leader_since = now()" if first else ""
     conn.execute(
-        f"UPDATE projector_status SET leader = %s, heartbeat_time = now(){since} WHERE name = %s",  # noqa: S608
+        f"UPDATE projector_status SET leader = %s, heartbeat_time = now(){since} WHERE name = %s",
         [leader, name],
     )
 
@@ -186,8 +191,9 @@ def record_stall(conn: Conn, name: str, position: int | None, error: str) -> Non
 
 def clear_stall(conn: Conn, name: str) -> None:
     """Marks the projector as advancing again (the last error stays for `status`)."""
-    conn.execute("UPDATE projector_status SET stalled_position = NULL WHERE name = %s AND stalled_position IS NOT NULL",
-                 [name])
+    conn.execute(
+        "UPDATE projector_status SET stalled_position = NULL WHERE name = %s AND stalled_position IS NOT NULL", [name]
+    )
 
 
 def status(conn: Conn, name: str) -> dict[str, Any] | None:
@@ -207,6 +213,7 @@ def status(conn: Conn, name: str) -> dict[str, Any] | None:
 
 # --- rebuild ---------------------------------------------------------------------------------
 
+
 def drop_schema(conn: Conn, schema: str) -> None:
     """Drops a schema and everything in it (the rebuild's scratch schema)."""
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
@@ -221,8 +228,9 @@ def lock_live(conn: Conn, live: str, name: str, lock_timeout_ms: int) -> int:
     return int(row[0]) if row else 0
 
 
-def swap_tables(conn: Conn, live: str, scratch: str, name: str, position: int, event_time: datetime | None,
-                skipped_unknown: int) -> None:
+def swap_tables(
+    conn: Conn, live: str, scratch: str, name: str, position: int, event_time: datetime | None, skipped_unknown: int
+) -> None:
     """Puts the rebuilt users and event_log in place of the live ones and sets the live checkpoint (caller's transaction)."""
     live_id, scratch_id = sql.Identifier(live), sql.Identifier(scratch)
     conn.execute(sql.SQL("DROP TABLE {0}.users, {0}.event_log").format(live_id))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, NamedTuple, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
@@ -120,7 +121,7 @@ class Hub:
                 await self._follow()
             except psycopg.Error as exc:
                 log.warning("read model unreachable; reconnecting", extra={"error": str(exc).strip()})
-            except Exception:  # noqa: BLE001 - a bug must not stop the relay for good
+            except Exception:
                 log.exception("the hub failed; reconnecting")
             if self._connected:
                 backoff = 0.1

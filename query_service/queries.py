@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -17,8 +16,6 @@ _NAME_KEY = 'lower(name) COLLATE "C"'
 
 _USER_COLUMNS = "id::text, name, version, create_time, update_time, position"
 _EVENT_COLUMNS = "position, type, user_id::text, version, name, record_time"
-
-
 
 
 @dataclass(frozen=True)
@@ -83,8 +80,12 @@ async def checkpoint(conn: psycopg.AsyncConnection[Any], projection: str) -> Che
 
 
 async def log_between(
-    conn: psycopg.AsyncConnection[Any], after: int, upto: int, limit: int,
-    types: list[int] | None = None, user_id: str | None = None,
+    conn: psycopg.AsyncConnection[Any],
+    after: int,
+    upto: int,
+    limit: int,
+    types: list[int] | None = None,
+    user_id: str | None = None,
 ) -> list[LogRow]:
     """Returns event-log rows with after < position <= upto, in order, at most `limit`, optionally filtered."""
     cur = await conn.execute(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from psycopg_pool import AsyncConnectionPool
@@ -58,7 +59,9 @@ class QueryService(pb_grpc.QueryServiceServicer):
         if self._hub.closed:
             raise ShuttingDown("the server is shutting down")
         if not self._hub.projector_alive():
-            raise Unavailable(f"position {position} is not applied and the projector is not running", min_position=str(position))
+            raise Unavailable(
+                f"position {position} is not applied and the projector is not running", min_position=str(position)
+            )
         raise DeadlineExceeded(f"position {position} was not applied within {wait:.1f}s", min_position=str(position))
 
     @grpc_errors
@@ -84,7 +87,9 @@ class QueryService(pb_grpc.QueryServiceServicer):
         return pb.ListUsersResponse(users=[messages.user(row) for row, _ in page], next_page_token=token)
 
     @grpc_errors
-    async def StreamEvents(self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def StreamEvents(
+        self, request: pb.StreamEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         wanted = requests.stream_filter(list(request.event_types), request.user_id)
         after = requests.after_position(request.HasField("after_position"), request.after_position)
         self._require_ready()

@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -110,7 +111,10 @@ class Subscription:
                     yield event.message
             if subscriber.lagging:
                 subscriber.lagging = False
-                log.info("a subscriber fell behind its buffer; it catches up from the event log", extra={"position": self.last})
+                log.info(
+                    "a subscriber fell behind its buffer; it catches up from the event log",
+                    extra={"position": self.last},
+                )
                 async for message in self._catch_up():
                     yield message
                 continue

@@ -12,8 +12,8 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -78,5 +78,5 @@ def services() -> Iterator[Callable[..., ServiceProcess]]:
     for process in started:
         try:
             process.terminate(timeout=15)
-        except Exception:  # noqa: BLE001 - a hung process is killed instead
+        except Exception:
             process.kill()

@@ -7,8 +7,8 @@ import importlib.metadata
 import os
 import sys
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from users_client import commands, errors, messages, parser
 from users_client.client import UsersClient, new_request_id
@@ -74,5 +74,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`users watch | head`): that ends the output, it is no failure.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return messages.OK
-    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, never a traceback
+    except Exception as exc:
         return _fail(f"unexpected {type(exc).__name__}: {exc} (please report this)", messages.FAILURE)

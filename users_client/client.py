@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from typing import Callable, Iterable, Iterator, Mapping, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TypeVar
 
 import grpc
 
@@ -64,7 +65,7 @@ class UsersClient:
         self._commands = cmd_grpc.CommandServiceStub(self._command_channel)
         self._queries = qry_grpc.QueryServiceStub(self._query_channel)
 
-    def __enter__(self) -> "UsersClient":
+    def __enter__(self) -> UsersClient:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -90,7 +91,12 @@ class UsersClient:
         return models.Written(models.User.from_proto(response.user), response.position)
 
     def edit_user(
-        self, user_id: str, name: str, *, expected_version: int = 0, request_id: str | None = None,
+        self,
+        user_id: str,
+        name: str,
+        *,
+        expected_version: int = 0,
+        request_id: str | None = None,
         timeout: float | None = None,
     ) -> models.Written:
         """Renames a user; a non-zero `expected_version` that is not current raises VersionConflict."""
@@ -104,7 +110,9 @@ class UsersClient:
         self, user_id: str, *, expected_version: int = 0, request_id: str | None = None, timeout: float | None = None
     ) -> models.Deleted:
         """Deletes a user; a non-zero `expected_version` that is not current raises VersionConflict."""
-        request = cmd.DeleteUserRequest(id=user_id, expected_version=expected_version, request_id=request_id or new_request_id())
+        request = cmd.DeleteUserRequest(
+            id=user_id, expected_version=expected_version, request_id=request_id or new_request_id()
+        )
         response = self._command(self._commands.DeleteUser, request, timeout)
         return models.Deleted(response.id, response.version, response.position)
 
@@ -114,7 +122,12 @@ class UsersClient:
         return models.User.from_proto(self._query(self._queries.GetUser, request, timeout).user)
 
     def list_users(
-        self, *, name_prefix: str = "", page_size: int = 0, page_token: str = "", min_position: int = 0,
+        self,
+        *,
+        name_prefix: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        min_position: int = 0,
         timeout: float | None = None,
     ) -> models.Page:
         """Returns one page of users ordered by name then id."""
@@ -128,7 +141,9 @@ class UsersClient:
         """Yields every user, page after page (each page has its own deadline)."""
         token = ""
         while True:
-            page = self.list_users(name_prefix=name_prefix, page_size=page_size, page_token=token, min_position=min_position)
+            page = self.list_users(
+                name_prefix=name_prefix, page_size=page_size, page_token=token, min_position=min_position
+            )
             yield from page.users
             token = page.next_page_token
             if not token:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from users_client import models, output
 from users_client.client import UsersClient
@@ -50,7 +51,10 @@ def list_(client: UsersClient, args: argparse.Namespace, out: TextIO) -> None:
         page = models.Page(list(everyone), "")
     else:
         page = client.list_users(
-            name_prefix=args.prefix, page_size=args.page_size, page_token=args.page_token, min_position=args.min_position
+            name_prefix=args.prefix,
+            page_size=args.page_size,
+            page_token=args.page_token,
+            min_position=args.min_position,
         )
     if args.json:
         _say(output.to_json(page), out)
@@ -69,8 +73,11 @@ def watch(client: UsersClient, args: argparse.Namespace, out: TextIO) -> None:
         elif isinstance(item, models.Event):
             _say(output.event_line(item), out)
         elif isinstance(item, models.CaughtUp):
-            print(f"-- caught up at position {item.position}; waiting for new events (Ctrl-C to stop)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"-- caught up at position {item.position}; waiting for new events (Ctrl-C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 RUNNERS: dict[str, Callable[[UsersClient, argparse.Namespace, TextIO], None]] = {

@@ -84,7 +84,7 @@ _CLASS_OF: dict[grpc.StatusCode, type[UsersError]] = {
 
 def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
     try:
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        status = rpc_status.from_call(error)
     except (ValueError, AttributeError):
         return None  # a status that does not match its details is no reason to hide the error itself
     if status is None:
@@ -98,8 +98,8 @@ def _error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
 
 def from_rpc_error(error: grpc.RpcError, service: str, address: str) -> UsersError:
     """Returns the UsersError for a failed call to `service` at `address`."""
-    code = error.code() if hasattr(error, "code") else None  # type: ignore[attr-defined]
-    message = (error.details() if hasattr(error, "details") else "") or ""  # type: ignore[attr-defined]
+    code = error.code() if hasattr(error, "code") else None
+    message = (error.details() if hasattr(error, "details") else "") or ""
     info = _error_info(error)
     reason = info.reason if info is not None else ""
     metadata = dict(info.metadata) if info is not None else {}

@@ -43,7 +43,11 @@ def _unavailable(error: errors.Unavailable, where: str, context: Context) -> str
         return f"cannot reach {where} — is `make run` running?"
     # The service answered and said why (its database is down, the projector is not running):
     # its message already tells what to wait for.
-    hint = f" (a retry with --request-id {context.request_id} is safe)" if context.is_command and context.request_id else ""
+    hint = (
+        f" (a retry with --request-id {context.request_id} is safe)"
+        if context.is_command and context.request_id
+        else ""
+    )
     return f"{where} is unavailable: {error.message}{hint}"
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Union
+from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -24,7 +24,7 @@ EVENT_TYPE_NAMES: dict[int, str] = {number: name for name, number in EVENT_TYPES
 
 
 def _time(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
-    return stamp.ToDatetime(tzinfo=timezone.utc) if present else None
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class User:
     update_time: datetime | None
 
     @classmethod
-    def from_proto(cls, user: resources_pb2.User) -> "User":
+    def from_proto(cls, user: resources_pb2.User) -> User:
         """Returns the User a users.v1.User message carries."""
         return cls(
             id=user.id,
@@ -86,7 +86,7 @@ class Event:
     record_time: datetime | None
 
     @classmethod
-    def from_proto(cls, event: resources_pb2.Event) -> "Event":
+    def from_proto(cls, event: resources_pb2.Event) -> Event:
         """Returns the Event a users.v1.Event message carries."""
         return cls(
             position=event.position,
@@ -112,7 +112,7 @@ class Heartbeat:
     position: int
 
 
-StreamItem = Union[Event, CaughtUp, Heartbeat]
+StreamItem = Event | CaughtUp | Heartbeat
 
 
 def stream_item(message: query_service_pb2.StreamEventsResponse) -> StreamItem | None:
@@ -127,12 +127,12 @@ def stream_item(message: query_service_pb2.StreamEventsResponse) -> StreamItem |
     return None
 
 
-def event_type_number(name: str) -> int:
+def event_type_number(name: str) -> resources_pb2.EventType:
     """Returns the EventType number for a name such as 'UserAdded' or 'added' (case-insensitive)."""
     wanted = name.strip().lower()
     for type_name, number in EVENT_TYPES.items():
         if wanted in (type_name.lower(), type_name.lower().removeprefix("user")):
-            return number
+            return resources_pb2.EventType.ValueType(number)
     choices = ", ".join(EVENT_TYPES)
     raise ValueError(f"unknown event type {name!r} (choose from {choices})")
 
@@ -140,7 +140,7 @@ def event_type_number(name: str) -> int:
 def as_json(value: Any) -> Any:
     """Returns a JSON-ready form of a client value: snake_case keys, RFC 3339 UTC times."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, (list, tuple)):
         return [as_json(item) for item in value]
     if isinstance(value, dict):

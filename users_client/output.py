@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from users_client import models
 
@@ -14,7 +15,7 @@ def timestamp(value: datetime | None) -> str:
     """Returns an RFC 3339 UTC time to the second, or '-' when unknown."""
     if value is None:
         return "-"
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_json(value: Any) -> str:

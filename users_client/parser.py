@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from users_client import messages, models
 from users_client.client import DEFAULT_COMMAND_ADDR, DEFAULT_QUERY_ADDR, DEFAULT_TIMEOUT, addresses_from_env
@@ -64,13 +65,28 @@ def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument("--json", action="store_true", default=default(False), help="print JSON (one object a line) for scripts")
-    parser.add_argument("--command-addr", default=default(command_addr), metavar="HOST:PORT",
-                        help=f"the command service (default: $USERS_COMMAND_ADDR, else {DEFAULT_COMMAND_ADDR})")
-    parser.add_argument("--query-addr", default=default(query_addr), metavar="HOST:PORT",
-                        help=f"the query service (default: $USERS_QUERY_ADDR, else {DEFAULT_QUERY_ADDR})")
-    parser.add_argument("--timeout", type=_positive_float, default=default(DEFAULT_TIMEOUT), metavar="SECONDS",
-                        help=f"deadline of each call, retries included (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="print JSON (one object a line) for scripts"
+    )
+    parser.add_argument(
+        "--command-addr",
+        default=default(command_addr),
+        metavar="HOST:PORT",
+        help=f"the command service (default: $USERS_COMMAND_ADDR, else {DEFAULT_COMMAND_ADDR})",
+    )
+    parser.add_argument(
+        "--query-addr",
+        default=default(query_addr),
+        metavar="HOST:PORT",
+        help=f"the query service (default: $USERS_QUERY_ADDR, else {DEFAULT_QUERY_ADDR})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=default(DEFAULT_TIMEOUT),
+        metavar="SECONDS",
+        help=f"deadline of each call, retries included (default: {DEFAULT_TIMEOUT:g})",
+    )
 
 
 def _writes(sub: argparse.ArgumentParser, *, needs_id: bool, needs_name: bool) -> None:
@@ -79,49 +95,101 @@ def _writes(sub: argparse.ArgumentParser, *, needs_id: bool, needs_name: bool) -
     if needs_name:
         sub.add_argument("--name", "-n", "--username", required=True, help="the user's name (1 to 200 characters)")
     if needs_id:
-        sub.add_argument("--expected-version", type=_non_negative, default=0, metavar="N",
-                         help="fail with a version conflict unless the user is at version N (default: any)")
-    sub.add_argument("--request-id", metavar="UUID",
-                     help="makes retries safe: a repeat with the same id is answered, not applied again (default: a new one)")
+        sub.add_argument(
+            "--expected-version",
+            type=_non_negative,
+            default=0,
+            metavar="N",
+            help="fail with a version conflict unless the user is at version N (default: any)",
+        )
+    sub.add_argument(
+        "--request-id",
+        metavar="UUID",
+        help="makes retries safe: a repeat with the same id is answered, not applied again (default: a new one)",
+    )
 
 
 def build() -> Parser:
     """Returns the parser of the whole command line."""
-    parser = Parser(prog="users", description="Add, edit, delete, query and watch users of the users.v1 service.",
-                    epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    parser = Parser(
+        prog="users",
+        description="Add, edit, delete, query and watch users of the users.v1 service.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     _common_options(parser, suppress=False)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     _common_options(common, suppress=True)
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def sub(name: str, summary: str, examples: str) -> argparse.ArgumentParser:
-        return subs.add_parser(name, help=summary, description=summary, parents=[common], allow_abbrev=False,
-                               epilog=f"examples:\n  {examples}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        return subs.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            parents=[common],
+            allow_abbrev=False,
+            epilog=f"examples:\n  {examples}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     add = sub("add", "add a user", 'users add --name "Ada Lovelace"\n  ID=$(users add --name "Ada" --quiet)')
     _writes(add, needs_id=False, needs_name=True)
     add.add_argument("-q", "--quiet", action="store_true", help="print only the new user's id")
-    _writes(sub("edit", "rename a user", f'users edit --id {EXAMPLE_ID} --name "Ada King" --expected-version 1'),
-            needs_id=True, needs_name=True)
-    _writes(sub("delete", "delete a user", f"users delete --id {EXAMPLE_ID} --expected-version 2"),
-            needs_id=True, needs_name=False)
+    _writes(
+        sub("edit", "rename a user", f'users edit --id {EXAMPLE_ID} --name "Ada King" --expected-version 1'),
+        needs_id=True,
+        needs_name=True,
+    )
+    _writes(
+        sub("delete", "delete a user", f"users delete --id {EXAMPLE_ID} --expected-version 2"),
+        needs_id=True,
+        needs_name=False,
+    )
     get = sub("get", "show one user", f"users get {EXAMPLE_ID}\n  users get {EXAMPLE_ID} --min-position 42")
     get.add_argument("id", metavar="ID", help="the user's id (a UUID)")
-    get.add_argument("--min-position", type=_non_negative, default=0, metavar="P",
-                     help="wait (within --timeout) until the read model has applied position P: read your own write")
-    lst = sub("list", "list users as a table, ordered by name", "users list\n  users list --prefix ad --page-size 20 --all")
+    get.add_argument(
+        "--min-position",
+        type=_non_negative,
+        default=0,
+        metavar="P",
+        help="wait (within --timeout) until the read model has applied position P: read your own write",
+    )
+    lst = sub(
+        "list", "list users as a table, ordered by name", "users list\n  users list --prefix ad --page-size 20 --all"
+    )
     lst.add_argument("--prefix", default="", help="only names starting with this (case-insensitive)")
     lst.add_argument("--page-size", type=_non_negative, default=0, metavar="N", help="users per page (default: 50)")
     lst.add_argument("--page-token", default="", metavar="TOKEN", help="the page after the one that printed this token")
     lst.add_argument("--all", action="store_true", help="fetch every page")
-    lst.add_argument("--min-position", type=_non_negative, default=0, metavar="P",
-                     help="wait (within --timeout) until the read model has applied position P")
-    watch = sub("watch", "print events live until Ctrl-C", f"users watch --after 0\n  users watch --type added --type deleted --user {EXAMPLE_ID}")
-    watch.add_argument("--after", type=_non_negative, default=None, metavar="P",
-                       help="replay every event after position P first (default: only new events)")
-    watch.add_argument("--type", action="append", type=_event_type, metavar="T",
-                       help="only events of this type: added, edited, deleted (repeatable)")
+    lst.add_argument(
+        "--min-position",
+        type=_non_negative,
+        default=0,
+        metavar="P",
+        help="wait (within --timeout) until the read model has applied position P",
+    )
+    watch = sub(
+        "watch",
+        "print events live until Ctrl-C",
+        f"users watch --after 0\n  users watch --type added --type deleted --user {EXAMPLE_ID}",
+    )
+    watch.add_argument(
+        "--after",
+        type=_non_negative,
+        default=None,
+        metavar="P",
+        help="replay every event after position P first (default: only new events)",
+    )
+    watch.add_argument(
+        "--type",
+        action="append",
+        type=_event_type,
+        metavar="T",
+        help="only events of this type: added, edited, deleted (repeatable)",
+    )
     watch.add_argument("--user", default="", metavar="ID", help="only events of this user")
     sub("help", "show this help", "users help")
     sub("version", "print the version", "users version")
@@ -139,7 +207,7 @@ def seed_form(argv: Sequence[str]) -> list[str]:
         if arg in COMMANDS:
             return args
         if arg in ("-e", "--eventname") and index + 1 < len(args):
-            return [args[index + 1].lower()] + args[:index] + args[index + 2:]
+            return [args[index + 1].lower()] + args[:index] + args[index + 2 :]
         if arg.startswith("--eventname="):
-            return [arg.split("=", 1)[1].lower()] + args[:index] + args[index + 1:]
+            return [arg.split("=", 1)[1].lower()] + args[:index] + args[index + 1 :]
     return args

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -54,8 +55,10 @@ def call(
         remaining = deadline - clock()
         if remaining <= 0:
             raise errors.DeadlineExceeded(
-                f"no answer within {timeout:g}s", code=grpc.StatusCode.DEADLINE_EXCEEDED,
-                service=target.service, address=target.address,
+                f"no answer within {timeout:g}s",
+                code=grpc.StatusCode.DEADLINE_EXCEEDED,
+                service=target.service,
+                address=target.address,
             )
         try:
             return rpc(request, timeout=remaining)

@@ -12,9 +12,23 @@ from bench.plan import QUICK
 
 
 def _figure(value: float, reference: float, target: Target | None) -> Figure:
-    return Figure("store appends, 16 threads", value, "events/s", "raw INSERT", reference, target,
-                  profile={"clients": 95.0, "postgres": 40.0, "machine": 190.0, "cores": 2.0, "other": 50.0,
-                           "wait:IO:WALSync": 60.0, "busy backends": 1.5})
+    return Figure(
+        "store appends, 16 threads",
+        value,
+        "events/s",
+        "raw INSERT",
+        reference,
+        target,
+        profile={
+            "clients": 95.0,
+            "postgres": 40.0,
+            "machine": 190.0,
+            "cores": 2.0,
+            "other": 50.0,
+            "wait:IO:WALSync": 60.0,
+            "busy backends": 1.5,
+        },
+    )
 
 
 def test_a_ratio_target_is_met_at_or_above_its_bound() -> None:
@@ -40,11 +54,26 @@ def _data() -> dict:
     section = SectionResult("appends", "Appends")
     section.figures.append(_figure(600, 1000, Target("ratio", 0.8, ">= 0.8x raw INSERT")))
     skipped = SectionResult("fanout", "Fan-out", status="not run", reason="query_service does not exist yet")
-    machine = {"date": "2026-01-01 00:00:00 UTC", "commit": "abc1234", "cpu": "test cpu", "cores": 2, "memory_gib": 24,
-               "kernel": "6.1", "python": "3.11", "packages": {"grpcio": "1"}, "load_before": [0, 0, 0],
-               "load_after": [0, 0, 0], "seconds": 10.0,
-               "postgres": {"server_version": "15", "fsync": "on", "synchronous_commit": "on",
-                            "full_page_writes": "on", "shared_buffers": "128MB"}}
+    machine = {
+        "date": "2026-01-01 00:00:00 UTC",
+        "commit": "abc1234",
+        "cpu": "test cpu",
+        "cores": 2,
+        "memory_gib": 24,
+        "kernel": "6.1",
+        "python": "3.11",
+        "packages": {"grpcio": "1"},
+        "load_before": [0, 0, 0],
+        "load_after": [0, 0, 0],
+        "seconds": 10.0,
+        "postgres": {
+            "server_version": "15",
+            "fsync": "on",
+            "synchronous_commit": "on",
+            "full_page_writes": "on",
+            "shared_buffers": "128MB",
+        },
+    }
     return {"plan": asdict(QUICK), "machine": machine, "sections": [section.to_json(), skipped.to_json()]}
 
 

@@ -8,8 +8,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from deploy.healthcheck import grpc_port, settings_reader
 
@@ -87,8 +88,9 @@ def has_main(module: str) -> bool:
 def help_text(module: str) -> str:
     """Returns `python -m module --help` (which must exit 0): what the module says it accepts."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0:
         raise RuntimeError(f"python -m {module} --help exited {done.returncode}: {done.stderr[-2000:]}")
     return done.stdout

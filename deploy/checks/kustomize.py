@@ -70,7 +70,9 @@ def _patch(build: Build, entry: dict[str, Any], where: Path) -> None:
             continue
         chosen = [r for r in build.resources if _matches(r, target)]
         if not chosen:
-            build.problems.append(f"{where}: patch {entry.get('path', '(inline)')} targets {target}, absent from its resources")
+            build.problems.append(
+                f"{where}: patch {entry.get('path', '(inline)')} targets {target}, absent from its resources"
+            )
         for index, resource in enumerate(build.resources):
             if any(resource is c for c in chosen):
                 if isinstance(body, list):

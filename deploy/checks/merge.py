@@ -29,7 +29,9 @@ def _merge_list(field: str, base: list[Any], patch: list[Any]) -> list[Any]:
         return copy.deepcopy(patch)
     merged = copy.deepcopy(base)
     for item in patch:
-        match = next((i for i, old in enumerate(merged) if isinstance(old, dict) and old.get(key) == item.get(key)), None)
+        match = next(
+            (i for i, old in enumerate(merged) if isinstance(old, dict) and old.get(key) == item.get(key)), None
+        )
         if isinstance(item, dict) and item.get("$patch") == "delete":
             if match is not None:
                 merged.pop(match)

@@ -10,7 +10,18 @@ from deploy.checks.kustomize import Build
 
 # The keys of the `<cluster>-app` Secret a CloudNativePG Cluster creates (its "Connecting from an
 # application" page); `uri` is a libpq connection URI to the primary's -rw Service.
-CNPG_APP_KEYS = {"username", "password", "host", "port", "dbname", "pgpass", "uri", "jdbc-uri", "fqdn-uri", "fqdn-jdbc-uri"}
+CNPG_APP_KEYS = {
+    "username",
+    "password",
+    "host",
+    "port",
+    "dbname",
+    "pgpass",
+    "uri",
+    "jdbc-uri",
+    "fqdn-uri",
+    "fqdn-jdbc-uri",
+}
 
 
 @dataclass
@@ -82,7 +93,9 @@ def resolve(build: Build, deployment: dict[str, Any], spec: dict[str, Any]) -> C
             if ref["key"] in data:
                 container.env[name] = data[ref["key"]]
         else:
-            container.problems.append(f"{container.name}: {name} comes from {value_from}, which this check cannot resolve")
+            container.problems.append(
+                f"{container.name}: {name} comes from {value_from}, which this check cannot resolve"
+            )
     return container
 
 

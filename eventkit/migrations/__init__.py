@@ -47,7 +47,7 @@ def apply(conn: psycopg.Connection[Any], component: str, schema: str) -> list[st
         for version, name, script in _scripts(component):
             if version in done:
                 continue
-            conn.execute(script)  # type: ignore[arg-type]  # trusted files shipped with the code
+            conn.execute(script)  # trusted files shipped with the code
             conn.execute(sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(table), [version, name])
             applied_now.append(name)
     for name in applied_now:

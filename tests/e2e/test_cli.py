@@ -6,7 +6,7 @@ import re
 import socket
 import tomllib
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -109,8 +109,10 @@ def test_a_stale_expected_version_is_a_version_conflict_with_exit_code_4(stack) 
         (("edit", "--id", "not-a-uuid", "--name", "x"), "error: invalid input: id: must be a UUID\n"),
         (("add", "--name", "x", "--request-id", "nope"), "error: invalid input: request_id: must be a UUID\n"),
         (("add",), "error: the following arguments are required: --name/-n/--username (see `users add --help`)\n"),
-        (("delete", "--id", "x", "--expected-version", "-1"),
-         "error: argument --expected-version: must be >= 0, got -1 (see `users delete --help`)\n"),
+        (
+            ("delete", "--id", "x", "--expected-version", "-1"),
+            "error: argument --expected-version: must be >= 0, got -1 (see `users delete --help`)\n",
+        ),
         (("frobnicate",), None),
     ],
 )
@@ -127,7 +129,10 @@ def test_a_request_id_reused_for_another_request_is_exit_code_6(stack) -> None:
     assert users(stack, "add", "--name", "One", "--request-id", request_id).code == 0
     result = users(stack, "add", "--name", "Another", "--request-id", request_id)
     assert result.code == 6
-    assert result.err == f"error: request id {request_id} was already used for a different request; use a new --request-id\n"
+    assert (
+        result.err
+        == f"error: request id {request_id} was already used for a different request; use a new --request-id\n"
+    )
 
 
 def test_an_unreachable_service_names_its_address_with_exit_code_5() -> None:
@@ -143,7 +148,9 @@ def test_a_service_that_never_answers_is_a_deadline_with_exit_code_7() -> None:
         silent.listen(8)
         address = f"127.0.0.1:{silent.getsockname()[1]}"
         request_id = str(uuid.uuid4())
-        result = run_cli("add", "--name", "x", "--request-id", request_id, "--timeout", "1", "--command-addr", address, env={})
+        result = run_cli(
+            "add", "--name", "x", "--request-id", request_id, "--timeout", "1", "--command-addr", address, env={}
+        )
     assert result.code == 7
     assert re.fullmatch(
         rf"error: the command service at {address} did not answer in time \(.+\); "
@@ -158,6 +165,12 @@ def test_version_and_help_show_the_project_version_examples_and_exit_codes() -> 
     assert run_cli("version", env={}).out == f"users {project['version']}\n"
     shown = run_cli("--help", env={})
     assert shown.code == 0
-    for text in ("examples:", 'users -e add -n "Ada Lovelace"', "USERS_COMMAND_ADDR", "exit codes:", "3  user not found"):
+    for text in (
+        "examples:",
+        'users -e add -n "Ada Lovelace"',
+        "USERS_COMMAND_ADDR",
+        "exit codes:",
+        "3  user not found",
+    ):
         assert text in shown.out
     assert "examples:" in run_cli("watch", "--help", env={}).out

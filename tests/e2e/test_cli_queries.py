@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -73,7 +73,9 @@ def test_list_json_carries_the_users_and_the_next_page_token(stack) -> None:
     prefix = unique_prefix()
     _, position = add(stack, f"{prefix}one")
     add(stack, f"{prefix}two")
-    body = users(stack, "--json", "list", "--prefix", prefix, "--page-size", "1", "--min-position", str(position)).json()
+    body = users(
+        stack, "--json", "list", "--prefix", prefix, "--page-size", "1", "--min-position", str(position)
+    ).json()
     assert [u["name"] for u in body["users"]] == [f"{prefix}one"] and body["next_page_token"]
     empty = users(stack, "list", "--prefix", unique_prefix())
     assert (empty.code, empty.out) == (0, "no users\n")
@@ -98,8 +100,9 @@ def test_watch_prints_events_live_until_ctrl_c(stack) -> None:
 
 def test_watch_json_filters_by_type_and_marks_the_switch_to_live(stack) -> None:
     user_id, position = add(stack, "Filtered")
-    watcher = Watcher("--json", "watch", "--after", str(position - 1), "--type", "deleted", "--user", user_id,
-                      env=stack.client_env())
+    watcher = Watcher(
+        "--json", "watch", "--after", str(position - 1), "--type", "deleted", "--user", user_id, env=stack.client_env()
+    )
     try:
         wait_until(lambda: any("caught_up" in line for line in watcher.lines()), 60, message="caught_up")
         users(stack, "edit", "--id", user_id, "--name", "Filtered Again")

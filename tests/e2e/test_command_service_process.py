@@ -7,8 +7,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 import pytest
@@ -48,7 +48,9 @@ def add_user_code(address: str) -> grpc.StatusCode:
         return error.code()
 
 
-def test_a_service_started_before_its_database_serves_once_the_database_appears_and_after_a_restart(own_cluster, services) -> None:
+def test_a_service_started_before_its_database_serves_once_the_database_appears_and_after_a_restart(
+    own_cluster, services
+) -> None:
     command = services("command_service", {"EVENT_STORE_DSN": own_cluster.dsn("es")})
     wait_until(lambda: command.health() == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=30)
     assert add_user_code(command.address) == grpc.StatusCode.UNAVAILABLE
@@ -62,7 +64,9 @@ def test_a_service_started_before_its_database_serves_once_the_database_appears_
     wait_until(lambda: command.health() == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=30)
     assert add_user_code(command.address) == grpc.StatusCode.UNAVAILABLE
     own_cluster.start()
-    wait_until(lambda: add_user_code(command.address) == grpc.StatusCode.OK, timeout=60, message="AddUser after restart")
+    wait_until(
+        lambda: add_user_code(command.address) == grpc.StatusCode.OK, timeout=60, message="AddUser after restart"
+    )
     command.wait_serving(timeout=30)
     assert add_user(command.address, "after restart").position > first.position
     assert command.process.poll() is None
@@ -83,7 +87,9 @@ def test_grpcurl_lists_and_describes_the_command_service_and_calls_it(new_databa
         return done.stdout
 
     listed = grpcurl(command.address, "list").split()
-    assert {"users.v1.CommandService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= set(listed)
+    assert {"users.v1.CommandService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= set(
+        listed
+    )
     assert "rpc AddUser" in grpcurl(command.address, "describe", "users.v1.CommandService")
     assert "AddUserRequest" in grpcurl(command.address, "describe", "users.v1.CommandService.AddUser")
     added = json.loads(grpcurl("-d", '{"name": "from grpcurl"}', command.address, "users.v1.CommandService/AddUser"))

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 import grpc
@@ -41,15 +41,18 @@ SERVING_TIMEOUT = 90
 class DeployedProcess(ServiceProcess):
     """A service started with the environment a deployment file gives its container, and nothing from ours."""
 
-    def start(self) -> "DeployedProcess":
+    def start(self) -> DeployedProcess:
         self.port = self.port or free_port()
         env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **IMAGE_ENV, **self.env}
         env[PORT_VARIABLE[self.module]] = str(self.port)
         self.log_path = Path(os.environ.get("TEST_LOG_DIR", "/tmp")) / f"deployed-{self.module}-{self.port}.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args], cwd=ROOT, env=env,
-                stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", self.module, *self.args],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL),  # dies with the test run
             )
         return self
@@ -69,16 +72,26 @@ def deployed() -> Iterator[Callable[[list[str], dict[str, str]], DeployedProcess
     for process in started:
         try:
             process.terminate(timeout=20)
-        except Exception:  # noqa: BLE001 - a hung process is killed instead
+        except Exception:
             process.kill()
 
 
 def healthcheck(process: DeployedProcess) -> subprocess.CompletedProcess[str]:
     """Runs the image's `healthcheck <module>` with the container's environment."""
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **IMAGE_ENV, **process.env,
-           PORT_VARIABLE[process.module]: str(process.port)}
-    return subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py"), process.module],
-                          env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        **IMAGE_ENV,
+        **process.env,
+        PORT_VARIABLE[process.module]: str(process.port),
+    }
+    return subprocess.run(
+        [sys.executable, str(DEPLOY / "healthcheck.py"), process.module],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def assert_serving_and_healthy(process: DeployedProcess) -> None:
@@ -93,15 +106,19 @@ def round_trip(command_address: str, query_address: str) -> None:
     name = f"deployed {uuid.uuid4().hex[:8]}"
     with grpc.insecure_channel(command_address) as channel:
         added = command_service_pb2_grpc.CommandServiceStub(channel).AddUser(
-            command_service_pb2.AddUserRequest(name=name), timeout=30)
+            command_service_pb2.AddUserRequest(name=name), timeout=30
+        )
     with grpc.insecure_channel(query_address) as channel:
         found = query_service_pb2_grpc.QueryServiceStub(channel).GetUser(
-            query_service_pb2.GetUserRequest(id=added.user.id, min_position=added.position), timeout=60)
+            query_service_pb2.GetUserRequest(id=added.user.id, min_position=added.position), timeout=60
+        )
     assert found.user.name == name
 
 
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=[f.name for f in COMPOSE_FILES])
-def test_the_services_reach_serving_configured_only_by_the_compose_environment(compose_file, new_database, deployed) -> None:
+def test_the_services_reach_serving_configured_only_by_the_compose_environment(
+    compose_file, new_database, deployed
+) -> None:
     services = load(compose_file)["services"]
     databases: dict[tuple[str | None, str], str] = {}
     running: dict[str, DeployedProcess] = {}
@@ -143,6 +160,8 @@ def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_datab
         for process in processes:
             assert_serving_and_healthy(process)  # the projector's standby too: readiness gates rollouts
             if "METRICS_PORT" in process.env:
-                with urllib.request.urlopen(f"http://127.0.0.1:{process.env['METRICS_PORT']}/metrics", timeout=10) as answer:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{process.env['METRICS_PORT']}/metrics", timeout=10
+                ) as answer:
                     assert answer.status == 200
     round_trip(running["command_service"][-1].address, running["query_service"][-1].address)

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from grpc_health.v1 import health_pb2
 
 from eventkit import db
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
-from tests.support.projector import (checkpoint, insert_events, prepare_event_store, projector_command,
-                                     read_model_content, replay, start_projector, status, wait_caught_up)
+from tests.support.projector import (
+    checkpoint,
+    insert_events,
+    prepare_event_store,
+    projector_command,
+    read_model_content,
+    replay,
+    start_projector,
+    status,
+    wait_caught_up,
+)
 from tests.support.waiting import wait_until
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -28,9 +37,14 @@ def test_an_unknown_event_type_is_skipped_and_counted_and_the_checkpoint_moves_p
 ) -> None:
     prepare_event_store(event_store)
     user = str(uuid.uuid4())
-    added, unknown, edited = append(event_store, [(user, 1, "UserAdded", {"name": "Ann"}),
-                                                  (user, 2, "UserPromoted", {"level": 3}),
-                                                  (user, 3, "UserEdited", {"name": "Bea"})])
+    added, _unknown, edited = append(
+        event_store,
+        [
+            (user, 1, "UserAdded", {"name": "Ann"}),
+            (user, 2, "UserPromoted", {"level": 3}),
+            (user, 3, "UserEdited", {"name": "Bea"}),
+        ],
+    )
     start_projector(services, event_store, read_model)
     wait_caught_up(event_store, read_model, 60)
     content = read_model_content(read_model)
@@ -46,12 +60,21 @@ def test_a_malformed_known_event_stops_progress_until_an_operator_skips_it(
 ) -> None:
     prepare_event_store(event_store)
     user = str(uuid.uuid4())
-    good, bad, later = append(event_store, [(user, 1, "UserAdded", {"name": "Ann"}),
-                                            (str(uuid.uuid4()), 1, "UserAdded", {}),  # no name: malformed
-                                            (user, 2, "UserEdited", {"name": "Bea"})])
+    good, bad, later = append(
+        event_store,
+        [
+            (user, 1, "UserAdded", {"name": "Ann"}),
+            (str(uuid.uuid4()), 1, "UserAdded", {}),  # no name: malformed
+            (user, 2, "UserEdited", {"name": "Bea"}),
+        ],
+    )
     projector = start_projector(services, event_store, read_model, wait=False)
-    wait_until(lambda: projector.health() == NOT_SERVING and status(event_store, read_model)["stalled_position"] == bad,
-               60, 0.2, message="the projector stalled on the malformed event")
+    wait_until(
+        lambda: projector.health() == NOT_SERVING and status(event_store, read_model)["stalled_position"] == bad,
+        60,
+        0.2,
+        message="the projector stalled on the malformed event",
+    )
     report = status(event_store, read_model)
     assert (report["checkpoint"], report["lag_events"]) == (good, 2)
     assert "name" in report["last_error"] and str(bad) in report["last_error"]

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from eventkit import db
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
-from tests.support.projector import (DirectWriter, checkpoint, prepare_event_store, read_model_content, replay,
-                                     start_projector, wait_caught_up)
+from tests.support.projector import (
+    DirectWriter,
+    checkpoint,
+    prepare_event_store,
+    read_model_content,
+    replay,
+    start_projector,
+    wait_caught_up,
+)
 from tests.support.waiting import wait_until
 
 WRITERS = 8
@@ -20,8 +27,10 @@ ROUNDS = 3
 
 def waiting_on_the_append_lock(event_store: Database) -> int:
     with db.connect(event_store, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                           " AND wait_event_type = 'Lock' AND wait_event = 'advisory'").fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        ).fetchone()
     return row[0] if row else 0
 
 
@@ -36,7 +45,7 @@ def race(event_store: Database, seed: int, rolled_back: list[int], errors: list[
                 positions = writer.append(conn, rng.randint(1, 5), rollback=rollback)
                 if rollback:
                     rolled_back.extend(positions)
-    except BaseException as exc:  # noqa: BLE001 - reported by the test
+    except BaseException as exc:
         errors.append(exc)
 
 
@@ -51,12 +60,17 @@ def test_no_event_is_skipped_when_writers_race_roll_back_and_one_insert_is_held_
         with db.connect(event_store) as held:
             # This transaction draws a position and stays open while the racing writers pile up.
             held_positions = DirectWriter(random.Random(round_)).append_open(held, 3)
-            writers = [threading.Thread(target=race, args=(event_store, round_ * 100 + n, rolled_back, errors))
-                       for n in range(WRITERS)]
+            writers = [
+                threading.Thread(target=race, args=(event_store, round_ * 100 + n, rolled_back, errors))
+                for n in range(WRITERS)
+            ]
             for thread in writers:
                 thread.start()
-            wait_until(lambda: waiting_on_the_append_lock(event_store) >= WRITERS // 2, 60,
-                       message="writers queued behind the open insert")
+            wait_until(
+                lambda: waiting_on_the_append_lock(event_store) >= WRITERS // 2,
+                60,
+                message="writers queued behind the open insert",
+            )
             assert checkpoint(read_model) < min(held_positions)
             held.commit()
         for thread in writers:

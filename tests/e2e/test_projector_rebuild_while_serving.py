@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from eventkit import db
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
-from tests.support.projector import (DirectWriter, command_writes, prepare_event_store, projector_command,
-                                     read_model_content, replay, start_command_service, start_projector,
-                                     wait_caught_up)
+from tests.support.projector import (
+    DirectWriter,
+    command_writes,
+    prepare_event_store,
+    projector_command,
+    read_model_content,
+    replay,
+    start_command_service,
+    start_projector,
+    wait_caught_up,
+)
 from tests.support.waiting import wait_until
 
 PRELOADED = 20_000
@@ -31,7 +40,7 @@ class Queries(threading.Thread):
                 try:
                     self.ask(conn)
                     self.answers += 1
-                except BaseException as exc:  # noqa: BLE001 - every failure fails the test
+                except BaseException as exc:
                     self.failures.append(exc)
 
 
@@ -71,7 +80,9 @@ def test_a_rebuild_swaps_in_a_fresh_replay_while_writes_and_queries_continue(
 
     stop_queries, stop_writes = threading.Event(), threading.Event()
     queries = [Queries(read_model, ask, stop_queries) for ask in (get_user, list_users, subscribe)]
-    writers = [threading.Thread(target=command_writes, args=(command.address, 10**6, seed, stop_writes)) for seed in (1, 2)]
+    writers = [
+        threading.Thread(target=command_writes, args=(command.address, 10**6, seed, stop_writes)) for seed in (1, 2)
+    ]
     for thread in queries + writers:
         thread.start()
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from grpc_health.v1 import health_pb2
 
@@ -11,8 +11,15 @@ from devtools.pgcluster import Cluster
 from eventkit import db
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
-from tests.support.projector import (command_writes, explained_by, read_model_content, replay, start_command_service,
-                                     start_projector, wait_caught_up)
+from tests.support.projector import (
+    command_writes,
+    explained_by,
+    read_model_content,
+    replay,
+    start_command_service,
+    start_projector,
+    wait_caught_up,
+)
 from tests.support.waiting import wait_until
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -46,22 +53,27 @@ def test_the_projector_converges_when_its_listen_connection_is_terminated_during
     command = start_command_service(services, event_store)
     # A poll interval longer than the test's deadline: convergence must come from re-LISTENing
     # and from the catch-up every reconnect does, not from the timer.
-    projector = start_projector(services, event_store, read_model, PROJECTOR_POLL_INTERVAL_SECONDS="120",
-                                PROJECTOR_HEARTBEAT_SECONDS="120")
+    projector = start_projector(
+        services, event_store, read_model, PROJECTOR_POLL_INTERVAL_SECONDS="120", PROJECTOR_HEARTBEAT_SECONDS="120"
+    )
     writers = [threading.Thread(target=command_writes, args=(command.address, 250, seed)) for seed in range(3)]
     for thread in writers:
         thread.start()
     terminated: set[int] = set()
     with explained_by(projector, command):
         for _ in range(3):
-            pids = wait_until(lambda: backends(event_store, "projector-listen") - terminated, 60,
-                              message="a (new) LISTEN session of the projector")
+            pids = wait_until(
+                lambda: backends(event_store, "projector-listen") - terminated,
+                60,
+                message="a (new) LISTEN session of the projector",
+            )
             terminate(event_store, pids)
             terminated |= pids
         for thread in writers:
             thread.join(120)
-        wait_until(lambda: backends(event_store, "projector-listen") - terminated, 60,
-                   message="the projector LISTENing again")
+        wait_until(
+            lambda: backends(event_store, "projector-listen") - terminated, 60, message="the projector LISTENing again"
+        )
         wait_caught_up(event_store, read_model, 60)
         assert_equals_replay(event_store, read_model)
         # Events written from now on reach it through the new LISTEN alone (the timer is two minutes).
@@ -95,7 +107,9 @@ def test_the_projector_reports_not_serving_while_the_server_is_down_and_resumes_
         wait_caught_up(event_store, read_model, 60)
         cluster.stop(fast=False)
         try:
-            wait_until(lambda: projector.health() != SERVING, 60, message="the projector NOT_SERVING without its databases")
+            wait_until(
+                lambda: projector.health() != SERVING, 60, message="the projector NOT_SERVING without its databases"
+            )
         finally:
             cluster.start()
         projector.wait_serving(60)

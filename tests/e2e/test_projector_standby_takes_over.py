@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
-from tests.support.projector import (checkpoint, command_writes, read_model_content, replay, start_command_service,
-                                     start_projector, status, store_head, wait_caught_up)
+from tests.support.projector import (
+    checkpoint,
+    command_writes,
+    read_model_content,
+    replay,
+    start_command_service,
+    start_projector,
+    status,
+    store_head,
+    wait_caught_up,
+)
 from tests.support.waiting import wait_until
 
 
@@ -24,8 +33,9 @@ def test_a_standby_takes_over_when_the_leader_is_killed_and_no_event_is_applied_
     command = start_command_service(services, event_store)
     first = start_projector(services, event_store, read_model)
     assert first.process is not None
-    wait_until(lambda: leader_pid(event_store, read_model) == first.process.pid, 60, 0.2,
-               message="the first projector leading")
+    wait_until(
+        lambda: leader_pid(event_store, read_model) == first.process.pid, 60, 0.2, message="the first projector leading"
+    )
     second = start_projector(services, event_store, read_model)  # SERVING as a healthy standby
     assert second.process is not None
     command_writes(command.address, 100, seed=1)
@@ -38,7 +48,9 @@ def test_a_standby_takes_over_when_the_leader_is_killed_and_no_event_is_applied_
         thread.start()
     wait_until(lambda: checkpoint(read_model) > head + 20, 60, message="the leader applying the new writes")
     first.kill()
-    wait_until(lambda: leader_pid(event_store, read_model) == second.process.pid, 60, 0.2, message="the standby leading")
+    wait_until(
+        lambda: leader_pid(event_store, read_model) == second.process.pid, 60, 0.2, message="the standby leading"
+    )
     for thread in writers:
         thread.join(120)
     wait_caught_up(event_store, read_model, 60)

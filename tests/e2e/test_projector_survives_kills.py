@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from eventkit import db
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
-from tests.support.projector import (DirectWriter, checkpoint, explained_by, prepare_event_store, read_model_content,
-                                     replay, start_projector, wait_caught_up)
+from tests.support.projector import (
+    DirectWriter,
+    checkpoint,
+    explained_by,
+    prepare_event_store,
+    read_model_content,
+    replay,
+    start_projector,
+    wait_caught_up,
+)
 from tests.support.waiting import wait_until
 
 TOTAL_EVENTS = 20_000
@@ -50,7 +58,7 @@ def write(event_store: Database, allowance: Allowance, seed: int, errors: list[B
                 if rng.random() < 0.1:
                     writer.append(conn, rng.randint(1, 5), rollback=True)  # leaves a gap in the positions
                 writer.append(conn, size)
-    except BaseException as exc:  # noqa: BLE001 - reported by the test
+    except BaseException as exc:
         errors.append(exc)
 
 

@@ -14,9 +14,8 @@ from tests.support.projector import projector_command
 from tests.support.system import GRPCURL, System, start_system, store_events
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cpb
-from users.v1 import command_service_pb2_grpc
+from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
 from users.v1 import query_service_pb2 as pb
-from users.v1 import query_service_pb2_grpc
 
 
 @pytest.fixture
@@ -33,7 +32,10 @@ def stubs(system: System):
 def test_paging_through_2500_users_returns_each_exactly_once_in_order_and_refuses_tampered_tokens(system) -> None:
     command, query = stubs(system)
     rng = random.Random(4)
-    names = [rng.choice(["ann", "Ann", "BOB", "bob", "Carla", "dan", "Émile", "zoe"]) + f" {rng.randrange(300)}" for _ in range(2500)]
+    names = [
+        rng.choice(["ann", "Ann", "BOB", "bob", "Carla", "dan", "Émile", "zoe"]) + f" {rng.randrange(300)}"
+        for _ in range(2500)
+    ]
     with ThreadPoolExecutor(16) as pool:
         added = list(pool.map(lambda n: command.AddUser(cpb.AddUserRequest(name=n), timeout=60), names))
     newest = max(a.position for a in added)
@@ -125,16 +127,33 @@ def test_grpcurl_lists_describes_reads_and_follows_a_stream_of_the_running_servi
         assert described.returncode == 0 and f"rpc {method}" in described.stdout, described
 
     stream = subprocess.Popen(
-        [GRPCURL, "-plaintext", "-max-time", "60", "-d", '{"after_position": 0}', address, "users.v1.QueryService/StreamEvents"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            GRPCURL,
+            "-plaintext",
+            "-max-time",
+            "60",
+            "-d",
+            '{"after_position": 0}',
+            address,
+            "users.v1.QueryService/StreamEvents",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(stream.stdout.readline, "")))
     reader.start()
-    wait_until(lambda: any('"caughtUp"' in line or '"caught_up"' in line for line in lines), timeout=60, message="grpcurl caught up")
+    wait_until(
+        lambda: any('"caughtUp"' in line or '"caught_up"' in line for line in lines),
+        timeout=60,
+        message="grpcurl caught up",
+    )
     added = grpcurl("-d", '{"name": "Grace Hopper"}', system.command.address, "users.v1.CommandService/AddUser")
     assert added.returncode == 0, added
-    wait_until(lambda: any("Grace Hopper" in line for line in lines), timeout=60, message="the new event in grpcurl's stream")
+    wait_until(
+        lambda: any("Grace Hopper" in line for line in lines), timeout=60, message="the new event in grpcurl's stream"
+    )
     stream.terminate()
     reader.join(timeout=30)
 
@@ -146,7 +165,9 @@ def test_grpcurl_lists_describes_reads_and_follows_a_stream_of_the_running_servi
 def test_reads_and_a_live_stream_keep_working_through_a_projector_rebuild(system) -> None:
     command, query = stubs(system)
     with ThreadPoolExecutor(8) as pool:
-        added = list(pool.map(lambda i: command.AddUser(cpb.AddUserRequest(name=f"before {i}"), timeout=60), range(300)))
+        added = list(
+            pool.map(lambda i: command.AddUser(cpb.AddUserRequest(name=f"before {i}"), timeout=60), range(300))
+        )
     call = query.StreamEvents(pb.StreamEventsRequest(after_position=0), timeout=120)
     streamed: list[int] = []
     failures: list[grpc.StatusCode] = []
@@ -167,7 +188,10 @@ def test_reads_and_a_live_stream_keep_working_through_a_projector_rebuild(system
     reader.join()
     assert done.returncode == 0, done.stderr
     after = command.AddUser(cpb.AddUserRequest(name="after the rebuild"), timeout=30)
-    assert query.GetUser(pb.GetUserRequest(id=after.user.id, min_position=after.position), timeout=30).user.name == "after the rebuild"
+    assert (
+        query.GetUser(pb.GetUserRequest(id=after.user.id, min_position=after.position), timeout=30).user.name
+        == "after the rebuild"
+    )
     for message in call:
         if message.HasField("event"):
             streamed.append(message.event.position)

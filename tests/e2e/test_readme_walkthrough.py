@@ -6,8 +6,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,20 @@ README = ROOT / "README.md"
 BLOCK = re.compile(r"<!-- walkthrough: ([\w-]+) -->\n```(\w+)\n(.*?)```", re.S)
 PGREP = "$(pgrep -f 'python -m projector_service')"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-STEPS = ["run", "write", "read", "watch", "stop-projector", "restart-projector", "caught-up",
-         "grpcurl", "grpcurl-stream", "buf-curl", "buf-curl-stream", "python"]
+STEPS = [
+    "run",
+    "write",
+    "read",
+    "watch",
+    "stop-projector",
+    "restart-projector",
+    "caught-up",
+    "grpcurl",
+    "grpcurl-stream",
+    "buf-curl",
+    "buf-curl-stream",
+    "python",
+]
 
 
 def blocks() -> dict[str, str]:
@@ -67,7 +80,9 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a `users` that does what the console script does, for checkouts where `make` has not installed it."""
     folder = tmp_path_factory.mktemp("bin")
     script = folder / "users"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "import sys; from users_client.cli import main; sys.exit(main())" "$@"\n')
+    script.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -c "import sys; from users_client.cli import main; sys.exit(main())" "$@"\n'
+    )
     script.chmod(0o755)
     return folder
 
@@ -107,15 +122,20 @@ def test_the_walkthrough_runs_in_order_and_the_projector_catches_up(stack: Stack
     try:
         written = terminal2.run(localise(steps["write"], stack))
         assert re.search(rf'^added user {UUID} "Ada Lovelace" \(version 1, position 1\)$', written, re.M), written
-        grace = re.search(rf'^edited user ({UUID}) "Grace Brewster Hopper" \(version 2, position 3\)$', written, re.M).group(1)
+        grace = re.search(
+            rf'^edited user ({UUID}) "Grace Brewster Hopper" \(version 2, position 3\)$', written, re.M
+        ).group(1)
         assert f"error: version conflict: current version is 2 (check `users get {grace}`" in written
         assert written.endswith("exit code 4")
 
         read = run_until(terminal2, localise(steps["read"], stack), "Ada Lovelace", "name     Grace Brewster Hopper")
         assert read.splitlines()[0].split() == ["ID", "VERSION", "UPDATED", "NAME"]
         terminal3 = Shell(shell_env(stack, bin_dir), localise(steps["watch"], stack))
-        wait_until(lambda: event_positions(terminal3.text()) == [1, 2, 3] and "caught up at position 3" in terminal3.text(),
-                   60, message="terminal 3 to replay three events and catch up")
+        wait_until(
+            lambda: event_positions(terminal3.text()) == [1, 2, 3] and "caught up at position 3" in terminal3.text(),
+            60,
+            message="terminal 3 to replay three events and catch up",
+        )
 
         pid = stack.projector.process.pid
         stale = terminal2.run(localise(steps["stop-projector"], stack, pid))
@@ -124,12 +144,18 @@ def test_the_walkthrough_runs_in_order_and_the_projector_catches_up(stack: Stack
         assert re.search(r"^checkpoint:\s+3 ", stale, re.M) and re.search(r"^lag:\s+1 events", stale, re.M), stale
         assert "Katherine" not in terminal3.text()
 
-        wait_until(lambda: stack.projector.process.poll() is not None, 30, message="the projector to die of its SIGKILL")
+        wait_until(
+            lambda: stack.projector.process.poll() is not None, 30, message="the projector to die of its SIGKILL"
+        )
         assert steps["restart-projector"].strip() == "make run-projector"  # runs one projector, as this does
         stack.start_projector()
-        caught_up = run_until(terminal2, localise(steps["caught-up"], stack), "Katherine Johnson", "lag:         0 events")
+        caught_up = run_until(
+            terminal2, localise(steps["caught-up"], stack), "Katherine Johnson", "lag:         0 events"
+        )
         assert re.search(r"^checkpoint:\s+4 ", caught_up, re.M)
-        wait_until(lambda: event_positions(terminal3.text()) == [1, 2, 3, 4], 60, message="Katherine's event in terminal 3")
+        wait_until(
+            lambda: event_positions(terminal3.text()) == [1, 2, 3, 4], 60, message="Katherine's event in terminal 3"
+        )
 
         assert terminal3.interrupt() == 0
         assert "Traceback" not in terminal2.text() + terminal3.text()
@@ -160,10 +186,18 @@ def test_the_grpcurl_examples_call_every_rpc(shared_stack: Stack, bin_dir: Path)
     finally:
         shell.close()
     assert "users.v1.CommandService" in out
-    for rpc_answer in ('"name": "Ada Lovelace"', '"name": "Grace Brewster Hopper"', '"version": "2"', '"users": [', '"position": "'):
+    for rpc_answer in (
+        '"name": "Ada Lovelace"',
+        '"name": "Grace Brewster Hopper"',
+        '"version": "2"',
+        '"users": [',
+        '"position": "',
+    ):
         assert rpc_answer in out, out
     assert "ERROR" not in out and "Code:" not in out
-    streamed = run_stream_example(env, "source .venv/bin/activate\n" + localise(steps["grpcurl-stream"], shared_stack), '"caught_up"')
+    streamed = run_stream_example(
+        env, "source .venv/bin/activate\n" + localise(steps["grpcurl-stream"], shared_stack), '"caught_up"'
+    )
     assert "EVENT_TYPE_USER_ADDED" in streamed and "EVENT_TYPE_USER_EDITED" not in streamed
 
 
@@ -175,20 +209,29 @@ def test_the_buf_curl_examples_call_every_rpc(shared_stack: Stack, bin_dir: Path
         shell.run("source .venv/bin/activate")
         out = shell.run("set -e\n" + localise(steps["buf-curl"], shared_stack) + "\nset +e")
         user_id = shell.run("echo $ID")
-        streamed = run_stream_example(dict(env, ID=user_id), "source .venv/bin/activate\n" + localise(steps["buf-curl-stream"], shared_stack), '"caughtUp"')
+        streamed = run_stream_example(
+            dict(env, ID=user_id),
+            "source .venv/bin/activate\n" + localise(steps["buf-curl-stream"], shared_stack),
+            '"caughtUp"',
+        )
     finally:
         shell.close()
     assert "users.v1.CommandService/AddUser" in out
     for rpc_answer in ('"name": "Ada Lovelace"', '"name": "Grace Brewster Hopper"', '"users": [', '"position": "'):
         assert rpc_answer in out, out
     assert [t for t in re.findall(r'"type": "(\w+)"', streamed)] == [
-        "EVENT_TYPE_USER_ADDED", "EVENT_TYPE_USER_EDITED", "EVENT_TYPE_USER_DELETED"]
+        "EVENT_TYPE_USER_ADDED",
+        "EVENT_TYPE_USER_EDITED",
+        "EVENT_TYPE_USER_DELETED",
+    ]
 
 
 def test_the_python_example_reads_its_own_write_and_meets_a_conflict(shared_stack: Stack) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("USERS_")}
     env.update(shared_stack.client_env(), PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", blocks()["python"]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    done = subprocess.run(
+        [sys.executable, "-c", blocks()["python"]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
+    )
     assert done.returncode == 0, done.stderr
     assert "someone else was first; current version is 2" in done.stdout
     assert re.search(rf"^{UUID} Ada King 2$", done.stdout, re.M), done.stdout
@@ -196,9 +239,18 @@ def test_the_python_example_reads_its_own_write_and_meets_a_conflict(shared_stac
 
 def variables_read_by_the_code() -> set[str]:
     names: set[str] = set()
-    for path in [ROOT / "eventkit" / "config.py", *(ROOT / "devtools").glob("*.py"), *(ROOT / "users_client").glob("*.py")]:
+    for path in [
+        ROOT / "eventkit" / "config.py",
+        *(ROOT / "devtools").glob("*.py"),
+        *(ROOT / "users_client").glob("*.py"),
+    ]:
         text = path.read_text()
-        names |= set(re.findall(r"""(?:_int|_float|_required|_schema|env\.get|environ\.get)\(\s*(?:env,\s*)?["']([A-Z][A-Z0-9_]+)["']""", text))
+        names |= set(
+            re.findall(
+                r"""(?:_int|_float|_required|_schema|env\.get|environ\.get)\(\s*(?:env,\s*)?["']([A-Z][A-Z0-9_]+)["']""",
+                text,
+            )
+        )
         names |= set(re.findall(r"""environ\[["']([A-Z][A-Z0-9_]+)["']\]""", text))
     return names - {"DEBIAN_FRONTEND"}  # set for apt-get, not read
 

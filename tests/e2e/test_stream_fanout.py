@@ -10,9 +10,8 @@ import grpc
 
 from tests.support.system import StoredEvent, start_system, store_events
 from users.v1 import command_service_pb2 as cpb
-from users.v1 import command_service_pb2_grpc
+from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
 from users.v1 import query_service_pb2 as pb
-from users.v1 import query_service_pb2_grpc
 
 ADDED, EDITED, DELETED = 1, 2, 3
 EARLY_EVENTS = 500  # written before the subscribers start, so some resume from old positions
@@ -81,9 +80,13 @@ async def write(command, count: int, watched: list[str], rng: random.Random) -> 
             if not mine or roll < 0.35:
                 mine.append((await command.AddUser(cpb.AddUserRequest(name=f"user {local.randrange(10**6)}"))).user.id)
             elif roll < 0.6:
-                await command.EditUser(cpb.EditUserRequest(id=local.choice(watched), name=f"watched {local.randrange(10**6)}"))
+                await command.EditUser(
+                    cpb.EditUserRequest(id=local.choice(watched), name=f"watched {local.randrange(10**6)}")
+                )
             elif roll < 0.9:
-                await command.EditUser(cpb.EditUserRequest(id=local.choice(mine), name=f"edited {local.randrange(10**6)}"))
+                await command.EditUser(
+                    cpb.EditUserRequest(id=local.choice(mine), name=f"edited {local.randrange(10**6)}")
+                )
             else:
                 await command.DeleteUser(cpb.DeleteUserRequest(id=mine.pop(local.randrange(len(mine)))))
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import grpc
 import psycopg
@@ -68,7 +69,9 @@ def test_sixteen_concurrent_edits_at_one_expected_version_let_exactly_one_win(co
 def test_a_stale_expected_version_is_aborted_with_the_current_version(commands) -> None:
     added = commands.AddUser(pb.AddUserRequest(name="ada"))
     commands.EditUser(pb.EditUserRequest(id=added.user.id, name="b", expected_version=1))
-    code, message, info = status_of(lambda: commands.EditUser(pb.EditUserRequest(id=added.user.id, name="c", expected_version=1)))
+    code, message, info = status_of(
+        lambda: commands.EditUser(pb.EditUserRequest(id=added.user.id, name="c", expected_version=1))
+    )
     assert code == grpc.StatusCode.ABORTED
     assert "current version is 2" in message
     assert info["reason"] == "VERSION_CONFLICT" and info["current_version"] == "2"
@@ -111,14 +114,23 @@ BAD_REQUESTS = [
     ("EditUser", pb.EditUserRequest(id="", name="ok"), grpc.StatusCode.INVALID_ARGUMENT, "id"),
     ("EditUser", pb.EditUserRequest(id=str(uuid.uuid4()), name="ok"), grpc.StatusCode.NOT_FOUND, None),
     ("EditUser", pb.EditUserRequest(id=str(uuid.uuid4()), name="\x00"), grpc.StatusCode.INVALID_ARGUMENT, "name"),
-    ("EditUser", pb.EditUserRequest(id=str(uuid.uuid4()), name="ok", expected_version=-1), grpc.StatusCode.INVALID_ARGUMENT, "expected_version"),
+    (
+        "EditUser",
+        pb.EditUserRequest(id=str(uuid.uuid4()), name="ok", expected_version=-1),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "expected_version",
+    ),
     ("DeleteUser", pb.DeleteUserRequest(id="zzz"), grpc.StatusCode.INVALID_ARGUMENT, "id"),
     ("DeleteUser", pb.DeleteUserRequest(id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, None),
 ]
 
 
-@pytest.mark.parametrize("method, request_, expected, field", BAD_REQUESTS, ids=[f"{m}-{i}" for i, (m, *_ ) in enumerate(BAD_REQUESTS)])
-def test_bad_input_gets_a_clear_status_and_appends_nothing(commands, event_store, method, request_, expected, field) -> None:
+@pytest.mark.parametrize(
+    "method, request_, expected, field", BAD_REQUESTS, ids=[f"{m}-{i}" for i, (m, *_) in enumerate(BAD_REQUESTS)]
+)
+def test_bad_input_gets_a_clear_status_and_appends_nothing(
+    commands, event_store, method, request_, expected, field
+) -> None:
     code, message, info = status_of(lambda: getattr(commands, method)(request_))
     assert code == expected
     if field:
@@ -149,11 +161,14 @@ def test_responses_carry_the_folded_user_and_a_growing_position(commands) -> Non
     assert edited.position > added.position
 
 
-def test_a_user_whose_stored_events_cannot_be_read_gets_data_loss_and_nothing_is_appended(commands, event_store) -> None:
+def test_a_user_whose_stored_events_cannot_be_read_gets_data_loss_and_nothing_is_appended(
+    commands, event_store
+) -> None:
     broken = str(uuid.uuid4())
     with psycopg.connect(event_store.dsn) as conn:  # written out of band: a UserAdded without a name
         conn.execute(
-            "INSERT INTO event_store.events (stream_id, version, type, data) VALUES (%s, 1, 'UserAdded', '{}')", [broken]
+            "INSERT INTO event_store.events (stream_id, version, type, data) VALUES (%s, 1, 'UserAdded', '{}')",
+            [broken],
         )
     code, message, info = status_of(lambda: commands.EditUser(pb.EditUserRequest(id=broken, name="x")))
     assert code == grpc.StatusCode.DATA_LOSS and info["reason"] == "USER_HISTORY_UNREADABLE" and broken in message

@@ -142,9 +142,11 @@ def test_without_the_append_lock_a_follower_would_skip_an_event(store: Database)
 @pytest.mark.parametrize("statement", ["UPDATE events SET type = 'X'", "DELETE FROM events", "TRUNCATE events"])
 def test_events_are_immutable_in_the_database_itself(store: Database, statement: str) -> None:
     insert_one_committed(store)
-    with db.connect(store) as conn:
-        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="events are immutable"):
-            conn.execute(statement)
+    with (
+        db.connect(store) as conn,
+        pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="events are immutable"),
+    ):
+        conn.execute(statement)
 
 
 def test_an_appending_transaction_sends_one_small_notification_however_many_events(store: Database) -> None:

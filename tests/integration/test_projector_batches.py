@@ -34,8 +34,10 @@ def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, An
     prepare_event_store(event_store)
     with db.connect(event_store, autocommit=True) as conn:
         for stream, version, kind, data in rows:
-            conn.execute("INSERT INTO events (stream_id, version, type, data) VALUES (%s, %s, %s, %s::jsonb)",
-                         [stream, version, kind, psycopg.types.json.Jsonb(data)])
+            conn.execute(
+                "INSERT INTO events (stream_id, version, type, data) VALUES (%s, %s, %s, %s::jsonb)",
+                [stream, version, kind, psycopg.types.json.Jsonb(data)],
+            )
         return store.read_events(conn, 0, 100)
 
 
@@ -77,7 +79,7 @@ def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
             try:
                 apply_batch(second, NAME, read_model.schema, events, 0)
                 outcome.append(None)
-            except BaseException as exc:  # noqa: BLE001 - inspected below
+            except BaseException as exc:
                 outcome.append(exc)
 
         with first.transaction():
@@ -85,9 +87,16 @@ def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
             racer = threading.Thread(target=race)
             racer.start()
             # The second projector now waits on the checkpoint row that the first holds.
-            wait_until(lambda: first.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ).fetchone()[0] == 1, 30, message="the second projector blocked on the checkpoint row")
+            wait_until(
+                lambda: (
+                    first.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    ).fetchone()[0]
+                    == 1
+                ),
+                30,
+                message="the second projector blocked on the checkpoint row",
+            )
             store.write_plan(first, NAME, fold_batch(events, 0, {}, set()))
         racer.join(30)
         assert isinstance(outcome[0], Fenced)
@@ -98,8 +107,14 @@ def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_i
     event_store: Database, read_model: Database
 ) -> None:
     good = str(uuid.uuid4())
-    events = appended(event_store, [(good, 1, "UserAdded", {"name": "Ann"}), (str(uuid.uuid4()), 1, "UserAdded", {}),
-                                    (good, 2, "UserEdited", {"name": "Bea"})])
+    events = appended(
+        event_store,
+        [
+            (good, 1, "UserAdded", {"name": "Ann"}),
+            (str(uuid.uuid4()), 1, "UserAdded", {}),
+            (good, 2, "UserEdited", {"name": "Bea"}),
+        ],
+    )
     with connect(read_model) as conn:
         with pytest.raises(Stalled) as stalled:
             apply_batch(conn, NAME, read_model.schema, events, 0)

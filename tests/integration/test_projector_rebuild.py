@@ -6,6 +6,7 @@ import io
 import logging
 import random
 import threading
+
 import pytest
 
 from eventkit import config, db, migrations
@@ -45,7 +46,9 @@ def test_a_rebuild_ahead_of_the_live_projector_moves_the_checkpoint_and_fences_i
         assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
         with pytest.raises(Fenced):  # the live projector's next batch finds the checkpoint moved
             apply_batch(live, "users", read_model.schema, early[:1], behind)
-        scratch = live.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [scratch_schema(read_model.schema)])
+        scratch = live.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", [scratch_schema(read_model.schema)]
+        )
         assert scratch.fetchone() == (0,), "the scratch schema is dropped after the swap"
 
 
@@ -75,9 +78,12 @@ def test_a_swap_blocked_by_a_long_reader_gives_up_its_lock_request_and_retries_u
 
         def run() -> None:
             try:
-                outcome.append(rebuild(settings(event_store, read_model), migrating_connector(read_model, "read_model"),
-                                       io.StringIO()))
-            except BaseException as exc:  # noqa: BLE001 - inspected below
+                outcome.append(
+                    rebuild(
+                        settings(event_store, read_model), migrating_connector(read_model, "read_model"), io.StringIO()
+                    )
+                )
+            except BaseException as exc:
                 outcome.append(exc)
 
         caplog.set_level(logging.INFO, logger="projector_service.rebuild")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 import psycopg
-from psycopg import sql
 import pytest
+from psycopg import sql
 
 from eventkit import db
 from query_service import queries
@@ -59,13 +59,18 @@ def test_get_user_is_not_found_for_unknown_and_for_deleted_ids(projection, query
 
 @pytest.mark.parametrize("bad_id", ["", "not-a-uuid", "123", "\x00", str(uuid.uuid4()) + "x"])
 def test_get_user_rejects_malformed_ids_as_invalid_argument(query, bad_id) -> None:
-    assert code_of(lambda: query.stub.GetUser(pb.GetUserRequest(id=bad_id), timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        code_of(lambda: query.stub.GetUser(pb.GetUserRequest(id=bad_id), timeout=10))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
 
 
 def list_all(query: QueryServer, page_size: int, prefix: str = "") -> list[tuple[str, str]]:
     seen, token = [], ""
     while True:
-        page = query.stub.ListUsers(pb.ListUsersRequest(page_size=page_size, page_token=token, name_prefix=prefix), timeout=10)
+        page = query.stub.ListUsers(
+            pb.ListUsersRequest(page_size=page_size, page_token=token, name_prefix=prefix), timeout=10
+        )
         seen += [(u.name, u.id) for u in page.users]
         assert len(page.users) <= page_size
         token = page.next_page_token
@@ -85,7 +90,9 @@ def test_list_users_pages_return_every_user_once_ordered_case_insensitively_by_n
 
 
 def test_list_users_filters_by_a_case_insensitive_prefix_with_wildcards_taken_literally(projection, query) -> None:
-    projection.apply([(1, str(uuid.uuid4()), name) for name in ["Pat", "patricia", "PATTY", "Paul", "pa_x", "pa%y", "Spat"]])
+    projection.apply(
+        [(1, str(uuid.uuid4()), name) for name in ["Pat", "patricia", "PATTY", "Paul", "pa_x", "pa%y", "Spat"]]
+    )
 
     assert sorted(name for name, _ in list_all(query, 2, "pAt")) == ["PATTY", "Pat", "patricia"]
     assert [name for name, _ in list_all(query, 10, "pa_")] == ["pa_x"]
@@ -101,7 +108,10 @@ def test_list_users_page_size_zero_means_fifty_and_more_than_a_thousand_is_cappe
 
 
 def test_list_users_rejects_a_negative_page_size(query) -> None:
-    assert code_of(lambda: query.stub.ListUsers(pb.ListUsersRequest(page_size=-1), timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        code_of(lambda: query.stub.ListUsers(pb.ListUsersRequest(page_size=-1), timeout=10))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
 
 
 def test_list_users_rejects_tampered_foreign_and_other_prefix_tokens(projection, query) -> None:
@@ -116,7 +126,9 @@ def test_list_users_rejects_tampered_foreign_and_other_prefix_tokens(projection,
         assert code_of(lambda: query.stub.ListUsers(request, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT, bad
     other_prefix = pb.ListUsersRequest(page_size=2, name_prefix="nam", page_token=token)
     assert code_of(lambda: query.stub.ListUsers(other_prefix, timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
-    assert query.stub.ListUsers(pb.ListUsersRequest(page_size=2, name_prefix="name", page_token=token), timeout=10).users
+    assert query.stub.ListUsers(
+        pb.ListUsersRequest(page_size=2, name_prefix="name", page_token=token), timeout=10
+    ).users
 
 
 def test_list_users_rejects_a_prefix_with_control_characters(query) -> None:
@@ -128,7 +140,12 @@ def test_the_prefix_filter_and_a_later_page_are_both_index_range_scans(read_mode
     projection.apply([(1, str(uuid.uuid4()), f"user {i:04d}") for i in range(2000)])
     with db.connect(read_model, autocommit=True) as conn:
         conn.execute("ANALYZE users")
-        params = {"pattern": queries.escape_like("User 01"), "after_name": "user 0150", "after_id": str(uuid.uuid4()), "limit": 51}
+        params = {
+            "pattern": queries.escape_like("User 01"),
+            "after_name": "user 0150",
+            "after_id": str(uuid.uuid4()),
+            "limit": 51,
+        }
         # Unnamed statement, planned with its values, as the service sends it.
         plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + queries.LIST_USERS, params, prepare=False))
 
@@ -138,7 +155,9 @@ def test_the_prefix_filter_and_a_later_page_are_both_index_range_scans(read_mode
     assert "ROW(" in index_cond, plan  # the keyset start is part of the range, not a filter
 
 
-def test_reads_answer_unavailable_not_internal_while_the_read_model_is_unreachable(read_model, projection, cluster) -> None:
+def test_reads_answer_unavailable_not_internal_while_the_read_model_is_unreachable(
+    read_model, projection, cluster
+) -> None:
     dbname = read_model.dsn.rsplit("/", 1)[1]
     with query_server(read_model, pool_timeout=1.0) as query, psycopg.connect(cluster.dsn(), autocommit=True) as admin:
         admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -31,7 +31,9 @@ def test_a_read_with_min_position_waits_for_the_projection_and_is_woken_by_its_n
     # A poll interval far beyond the deadline: only the projector's NOTIFY can wake the waiting read.
     with query_server(projection.database, poll_interval=600) as query:
         user_id = str(uuid.uuid4())
-        pending = query.stub.GetUser.future(pb.GetUserRequest(id=user_id, min_position=projection.position + 1), timeout=60)
+        pending = query.stub.GetUser.future(
+            pb.GetUserRequest(id=user_id, min_position=projection.position + 1), timeout=60
+        )
         listing = query.stub.ListUsers.future(pb.ListUsersRequest(min_position=projection.position + 1), timeout=60)
         wait_until(lambda: query.hub.waiting == 2, timeout=30, message="both reads waiting")
         assert not pending.done()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 import psycopg
 import pytest
 
 from tests.support.query import QueryServer, query_server
-from tests.support.read_model import ADDED, DELETED, EDITED, TinyProjection
+from tests.support.read_model import DELETED, EDITED, TinyProjection
 from tests.support.waiting import wait_until
 from users.v1 import query_service_pb2 as pb
 
@@ -93,8 +92,11 @@ def test_filters_select_by_type_and_user_on_the_server_and_sparse_subscribers_ge
     alice, _ = projection.add("alice")
     bob, _ = projection.add("bob")
     with query_server(projection.database, heartbeat=0.2) as query:
-        calls = [stream(query, after=0, types=[DELETED]), stream(query, after=0, user_id=alice),
-                 stream(query, after=0, types=[EDITED], user_id=bob)]
+        calls = [
+            stream(query, after=0, types=[DELETED]),
+            stream(query, after=0, user_id=alice),
+            stream(query, after=0, types=[EDITED], user_id=bob),
+        ]
         replayed = [caught_up(call) for call in calls]
         edits = [projection.edit(alice, "alicia"), projection.edit(bob, "robert")]
         gone = projection.delete(alice)
@@ -109,13 +111,18 @@ def test_filters_select_by_type_and_user_on_the_server_and_sparse_subscribers_ge
     assert results[2][1][-1].WhichOneof("kind") == "heartbeat" and results[2][1][-1].heartbeat.position == last
 
 
-@pytest.mark.parametrize("request_fields", [
-    {"event_types": [0]}, {"event_types": [7]}, {"user_id": "nope"}, {"after_position": -1},
-])
+@pytest.mark.parametrize(
+    "request_fields",
+    [
+        {"event_types": [0]},
+        {"event_types": [7]},
+        {"user_id": "nope"},
+        {"after_position": -1},
+    ],
+)
 def test_a_malformed_stream_request_is_invalid_argument(projection, request_fields) -> None:
-    with query_server(projection.database) as query:
-        with pytest.raises(grpc.RpcError) as raised:
-            next(query.stub.StreamEvents(pb.StreamEventsRequest(**request_fields), timeout=30))
+    with query_server(projection.database) as query, pytest.raises(grpc.RpcError) as raised:
+        next(query.stub.StreamEvents(pb.StreamEventsRequest(**request_fields), timeout=30))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -182,5 +189,7 @@ def test_a_live_stream_misses_nothing_when_the_service_loses_its_database_connec
             batch(projection, users, 20)
         events, _ = read_until(call, projection.position)
         call.cancel()
-        wait_until(lambda: query.hub.ready and query.stub.GetUser(pb.GetUserRequest(id=users[0]), timeout=10), timeout=30)
+        wait_until(
+            lambda: query.hub.ready and query.stub.GetUser(pb.GetUserRequest(id=users[0]), timeout=10), timeout=30
+        )
     assert events == list(range(6, projection.position + 1))

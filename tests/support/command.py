@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 
@@ -25,7 +25,11 @@ def command_server(database: Database) -> Iterator[command_service_pb2_grpc.Comm
     appender = Appender(connect)
     appender.start()
     running = server.start(
-        [server.Service(SERVICE_NAME, command_service_pb2_grpc.add_CommandServiceServicer_to_server, CommandService(appender))],
+        [
+            server.Service(
+                SERVICE_NAME, command_service_pb2_grpc.add_CommandServiceServicer_to_server, CommandService(appender)
+            )
+        ],
         "127.0.0.1",
         0,
         max_workers=64,

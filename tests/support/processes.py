@@ -55,7 +55,7 @@ class ServiceProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "ServiceProcess":
+    def start(self) -> ServiceProcess:
         if not self.port:
             self.port = free_port()
         env = dict(os.environ, **self.env, LOG_FORMAT="text", LISTEN_HOST="127.0.0.1")
@@ -66,7 +66,11 @@ class ServiceProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         return self
 
@@ -76,7 +80,7 @@ class ServiceProcess:
             stub = health_pb2_grpc.HealthStub(channel)
             return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
 
-    def wait_serving(self, timeout: float = 30.0) -> "ServiceProcess":
+    def wait_serving(self, timeout: float = 30.0) -> ServiceProcess:
         def serving() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:

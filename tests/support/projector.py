@@ -10,8 +10,9 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import grpc
 import psycopg
@@ -48,20 +49,31 @@ def projector_env(event_store: Database, read_model: Database, **overrides: str)
 
 
 def start_projector(
-    services: Callable[..., ServiceProcess], event_store: Database, read_model: Database,
-    *args: str, wait: bool = True, **env: str,
+    services: Callable[..., ServiceProcess],
+    event_store: Database,
+    read_model: Database,
+    *args: str,
+    wait: bool = True,
+    **env: str,
 ) -> ServiceProcess:
     """Starts `python -m projector_service [args]` via the `services` fixture; waits for SERVING unless `wait` is False."""
     process = services("projector_service", projector_env(event_store, read_model, **env), *args)
     return process.wait_serving(60) if wait else process
 
 
-def projector_command(event_store: Database, read_model: Database, *args: str, timeout: float = 120,
-                      **env: str) -> subprocess.CompletedProcess[str]:
+def projector_command(
+    event_store: Database, read_model: Database, *args: str, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Runs a one-shot projector command (status, skip, rebuild ...) and returns its result."""
     full = dict(os.environ, **projector_env(event_store, read_model, **env), PYTHONPATH=str(ROOT), LOG_FORMAT="text")
-    return subprocess.run([sys.executable, "-m", "projector_service", *args], cwd=ROOT, env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "projector_service", *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def status(event_store: Database, read_model: Database) -> dict[str, Any]:
@@ -169,9 +181,13 @@ def replay(event_store: Database, skipped: set[int] = frozenset()) -> ReadModel:
 def read_model_content(read_model: Database, projection: str = "users") -> ReadModel:
     """Reads what the projector made of the store."""
     with db.connect(read_model) as conn:
-        users = {tuple(r) for r in conn.execute(
-            "SELECT id::text, name, version, create_time, update_time, position FROM users")}
-        rows = conn.execute("SELECT position, type, user_id::text, version, name, record_time FROM event_log").fetchall()
+        users = {
+            tuple(r)
+            for r in conn.execute("SELECT id::text, name, version, create_time, update_time, position FROM users")
+        }
+        rows = conn.execute(
+            "SELECT position, type, user_id::text, version, name, record_time FROM event_log"
+        ).fetchall()
         found = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s", [projection]).fetchone()
     log = {r[0]: tuple(r[1:]) for r in rows}
     assert len(log) == len(rows), "an event_log position appears twice"
@@ -198,7 +214,9 @@ def store_head(event_store: Database) -> int:
 def wait_caught_up(event_store: Database, read_model: Database, timeout: float = 60) -> int:
     """Waits until the checkpoint reaches the store's head; returns it."""
     head = store_head(event_store)
-    wait_until(lambda: checkpoint(read_model) >= head, timeout, 0.1, message=f"checkpoint reaching the store head {head}")
+    wait_until(
+        lambda: checkpoint(read_model) >= head, timeout, 0.1, message=f"checkpoint reaching the store head {head}"
+    )
     return head
 
 
@@ -225,8 +243,12 @@ def command_writes(address: str, commands: int, seed: int, stop: threading.Event
                 request = command_service_pb2.AddUserRequest(name=f"user {seed}-{sent}", request_id=request_id)
                 users.append(_retried(stub.AddUser, request).user.id)
             elif roll < 0.9:
-                _retried(stub.EditUser, command_service_pb2.EditUserRequest(id=rng.choice(users), name=f"renamed {sent}",
-                                                                            request_id=request_id))
+                _retried(
+                    stub.EditUser,
+                    command_service_pb2.EditUserRequest(
+                        id=rng.choice(users), name=f"renamed {sent}", request_id=request_id
+                    ),
+                )
             else:
                 user = users.pop(rng.randrange(len(users)))
                 _retried(stub.DeleteUser, command_service_pb2.DeleteUserRequest(id=user, request_id=request_id))

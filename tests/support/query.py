@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import dataclasses
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import grpc
 
@@ -42,8 +43,15 @@ class QueryServer:
 
 @contextlib.contextmanager
 def query_server(
-    database: Database, *, buffer: int = 1024, heartbeat: float = 5.0, stale_after: float = 15.0,
-    poll_interval: float = 1.0, secret: bytes = b"test secret", projection: str = "users", pool_timeout: float = 10.0,
+    database: Database,
+    *,
+    buffer: int = 1024,
+    heartbeat: float = 5.0,
+    stale_after: float = 15.0,
+    poll_interval: float = 1.0,
+    secret: bytes = b"test secret",
+    projection: str = "users",
+    pool_timeout: float = 10.0,
 ) -> Iterator[QueryServer]:
     """Serves QueryService on 127.0.0.1:<free port> until the block ends."""
     loop = asyncio.new_event_loop()
@@ -53,7 +61,7 @@ def query_server(
     async def main() -> None:
         try:
             await serve()
-        except BaseException as exc:  # noqa: BLE001 - surfaced to the waiting test below
+        except BaseException as exc:
             started["error"] = exc
             raise
 
@@ -63,7 +71,8 @@ def query_server(
         service = QueryService(pool, hub, PageTokens(secret), buffer, heartbeat)
         running = await server.start_async(
             [server.Service(SERVICE_NAME, query_service_pb2_grpc.add_QueryServiceServicer_to_server, service)],
-            "127.0.0.1", 0,
+            "127.0.0.1",
+            0,
         )
         following = asyncio.create_task(hub.run(running.health.set))
         done = asyncio.Event()
@@ -81,6 +90,7 @@ def query_server(
 
     thread = threading.Thread(target=lambda: (loop.run_until_complete(main()), stopped.set()), daemon=True)
     thread.start()
+
     def ready() -> bool:
         if "error" in started:
             raise RuntimeError("the query service failed to start") from started["error"]
@@ -89,7 +99,9 @@ def query_server(
     wait_until(ready, timeout=60, message="query service ready")
     address = f"127.0.0.1:{started['port']}"
     channel = grpc.insecure_channel(address)
-    running = QueryServer(address, query_service_pb2_grpc.QueryServiceStub(channel), started["hub"], loop, stopped, started["stop"])
+    running = QueryServer(
+        address, query_service_pb2_grpc.QueryServiceStub(channel), started["hub"], loop, stopped, started["stop"]
+    )
     try:
         yield running
     finally:

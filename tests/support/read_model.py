@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -28,9 +28,7 @@ class TinyProjection:
         self.conn: psycopg.Connection[Any] = db.connect(database, autocommit=True)
         migrations.apply(self.conn, "read_model", database.schema)
         with self.conn.transaction():
-            self.conn.execute(
-                "INSERT INTO projection_checkpoint (name) VALUES (%s) ON CONFLICT DO NOTHING", [name]
-            )
+            self.conn.execute("INSERT INTO projection_checkpoint (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
         row = self.conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s", [name]).fetchone()
         self.position = int(row[0]) if row else 0
         self.versions: dict[str, int] = {}
@@ -51,7 +49,7 @@ class TinyProjection:
 
     def apply(self, events: list[tuple[int, str, str]], skipped: int = 0) -> int:
         """Applies (type, user_id, name) events in one batch, then `skipped` row-less positions; returns the checkpoint."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.conn.transaction():
             for event_type, user_id, name in events:
                 self.position += 1

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from devtools.pgcluster import Cluster
 from eventkit.config import Database
@@ -63,7 +64,7 @@ class Stack:
         self.query = self.start_service("query_service", self.env(), port=port).wait_serving(60)
         return self.query
 
-    def start_all(self) -> "Stack":
+    def start_all(self) -> Stack:
         """Starts the command service, then the projector, then the query service, each until SERVING."""
         self.start_command()
         self.start_projector()
@@ -99,8 +100,12 @@ def running_stack(
     names = [f"es_{suffix}", f"rm_{suffix}"]
     for name in names:
         cluster.create_database(name)
-    stack = Stack(start, Database(cluster.dsn(names[0]), "event_store", 4), Database(cluster.dsn(names[1]), "read_model", 4),
-                  dict(extra_env or {}))
+    stack = Stack(
+        start,
+        Database(cluster.dsn(names[0]), "event_store", 4),
+        Database(cluster.dsn(names[1]), "read_model", 4),
+        dict(extra_env or {}),
+    )
     try:
         for name in which:
             getattr(stack, f"start_{name}")()
@@ -109,7 +114,7 @@ def running_stack(
         for process in started:
             try:
                 process.terminate(timeout=15)
-            except Exception:  # noqa: BLE001 - a hung process is killed instead
+            except Exception:
                 process.kill()
         for name in names:
             cluster.drop_database(name)
@@ -141,7 +146,11 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 60.0) -> Result:
     """Runs `python -m users_client ARGS` (what the `users` script runs) and returns its Result."""
     done = subprocess.run(
         [sys.executable, "-m", "users_client", *args],
-        cwd=ROOT, env=cli_env(env), capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return Result(done.returncode, done.stdout, done.stderr)
 
@@ -152,7 +161,12 @@ class Watcher:
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "users_client", *args],
-            cwd=ROOT, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+            cwd=ROOT,
+            env=cli_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
             preexec_fn=as_in_a_terminal,
         )
         self._out: list[str] = []
@@ -198,9 +212,18 @@ class Shell:
 
     def __init__(self, env: dict[str, str], script: str | None = None) -> None:
         command = ["bash", "-c", script] if script is not None else ["bash"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, text=True, bufsize=1, start_new_session=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        preexec_fn=as_in_a_terminal)
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=as_in_a_terminal,
+        )
         self.lines: list[str] = []
         threading.Thread(target=self._collect, daemon=True).start()
 
@@ -223,8 +246,10 @@ class Shell:
         wait_until(finished, timeout, message=f"the block to finish:\n{script}")
         if marker not in self.lines[start:]:
             output = "\n".join(self.lines[start:])
-            raise AssertionError(f"the shell exited ({self.process.returncode}) in:\n{script}\nafter printing:\n{output}")
-        return "\n".join(self.lines[start:self.lines.index(marker, start)])
+            raise AssertionError(
+                f"the shell exited ({self.process.returncode}) in:\n{script}\nafter printing:\n{output}"
+            )
+        return "\n".join(self.lines[start : self.lines.index(marker, start)])
 
     def text(self) -> str:
         return "\n".join(self.lines)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from eventkit import db
 from eventkit.codec import TYPE_IDS
@@ -31,10 +32,13 @@ class System:
     query_env: dict[str, str]
 
 
-def start_system(services: Callable[..., ServiceProcess], event_store: Database, read_model: Database,
-                 **query_env: str) -> System:
+def start_system(
+    services: Callable[..., ServiceProcess], event_store: Database, read_model: Database, **query_env: str
+) -> System:
     """Starts the three services (query service settings overridable) and waits until all are SERVING."""
-    command = services("command_service", {"EVENT_STORE_DSN": event_store.dsn, "EVENT_STORE_SCHEMA": event_store.schema})
+    command = services(
+        "command_service", {"EVENT_STORE_DSN": event_store.dsn, "EVENT_STORE_SCHEMA": event_store.schema}
+    )
     env = {**projector_env(event_store, read_model), **QUERY_TEST_ENV, **query_env}
     query = services("query_service", env)
     projector = start_projector(services, event_store, read_model)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -20,7 +21,7 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:
             last_error = exc
         if time.monotonic() > deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""

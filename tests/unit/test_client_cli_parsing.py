@@ -64,7 +64,15 @@ def test_watch_types_accept_short_and_catalogue_names() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["add"], ["edit", "--id", ID], ["get"], ["list", "--page-size", "-3"], ["watch", "--type", "renamed"], ["--timeout", "0", "list"], ["nope"]],
+    [
+        ["add"],
+        ["edit", "--id", ID],
+        ["get"],
+        ["list", "--page-size", "-3"],
+        ["watch", "--type", "renamed"],
+        ["--timeout", "0", "list"],
+        ["nope"],
+    ],
 )
 def test_usage_errors_are_one_line_on_stderr_with_exit_code_2(argv, capsys) -> None:
     with pytest.raises(SystemExit) as exited:

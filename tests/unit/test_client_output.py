@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 
 from users_client import errors, messages, models, output
 
-T = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+T = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 ADA = models.User("11111111-1111-1111-1111-111111111111", "Ada", 2, T, T)
 CJK = models.User("22222222-2222-2222-2222-222222222222", "山田太郎", 1, T, T)
 
@@ -30,8 +30,13 @@ def test_the_users_table_puts_the_name_last() -> None:
 def test_json_uses_snake_case_numbers_and_utc_times() -> None:
     body = json.loads(output.to_json(models.Written(ADA, 9)))
     assert body == {
-        "user": {"id": ADA.id, "name": "Ada", "version": 2,
-                 "create_time": "2025-01-02T03:04:05.678000Z", "update_time": "2025-01-02T03:04:05.678000Z"},
+        "user": {
+            "id": ADA.id,
+            "name": "Ada",
+            "version": 2,
+            "create_time": "2025-01-02T03:04:05.678000Z",
+            "update_time": "2025-01-02T03:04:05.678000Z",
+        },
         "position": 9,
     }
     assert json.loads(output.to_json(models.Page([CJK], "")))["users"][0]["name"] == "山田太郎"
@@ -55,27 +60,43 @@ def test_event_type_names_follow_the_proto_enum() -> None:
 
 
 def unavailable(reason: str = "", message: str = "down") -> errors.Unavailable:
-    return errors.Unavailable(message, code=grpc.StatusCode.UNAVAILABLE, reason=reason,
-                              service="query service", address="localhost:50052")
+    return errors.Unavailable(
+        message, code=grpc.StatusCode.UNAVAILABLE, reason=reason, service="query service", address="localhost:50052"
+    )
 
 
 def test_each_error_class_has_its_own_exit_code() -> None:
     cases = [
-        errors.NotFound("x"), errors.VersionConflict("x", metadata={"current_version": "4"}),
-        errors.InvalidArgument("name: must not be empty"), errors.RequestIdReused("x"), unavailable(),
-        errors.DeadlineExceeded("x"), errors.UsersError("boom", code=grpc.StatusCode.INTERNAL),
+        errors.NotFound("x"),
+        errors.VersionConflict("x", metadata={"current_version": "4"}),
+        errors.InvalidArgument("name: must not be empty"),
+        errors.RequestIdReused("x"),
+        unavailable(),
+        errors.DeadlineExceeded("x"),
+        errors.UsersError("boom", code=grpc.StatusCode.INTERNAL),
     ]
     codes = [messages.describe(error)[1] for error in cases]
     assert codes == [3, 4, 2, 6, 5, 7, 1]
 
 
 def test_an_unreachable_service_and_a_service_that_says_why_read_differently() -> None:
-    assert messages.describe(unavailable())[0] == "cannot reach the query service at localhost:50052 — is `make run` running?"
+    assert (
+        messages.describe(unavailable())[0]
+        == "cannot reach the query service at localhost:50052 — is `make run` running?"
+    )
     line, code = messages.describe(unavailable("DATABASE_UNAVAILABLE", "the database is unreachable; retry later"))
-    assert line == "the query service at localhost:50052 is unavailable: the database is unreachable; retry later" and code == 5
+    assert (
+        line == "the query service at localhost:50052 is unavailable: the database is unreachable; retry later"
+        and code == 5
+    )
 
 
 def test_a_failed_command_names_the_request_id_that_makes_its_retry_safe() -> None:
     context = messages.Context(request_id="r-1", is_command=True)
-    line, _ = messages.describe(errors.DeadlineExceeded("no answer within 1s", service="command service", address="a:1"), context)
-    assert line == "the command service at a:1 did not answer in time (no answer within 1s); it is safe to retry with --request-id r-1"
+    line, _ = messages.describe(
+        errors.DeadlineExceeded("no answer within 1s", service="command service", address="a:1"), context
+    )
+    assert (
+        line
+        == "the command service at a:1 did not answer in time (no answer within 1s); it is safe to retry with --request-id r-1"
+    )

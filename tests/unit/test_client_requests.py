@@ -29,7 +29,9 @@ class FlakyCommands:
         return response
 
     def AddUser(self, request: cmd.AddUserRequest, timeout: float) -> cmd.AddUserResponse:
-        return self._answer(request, cmd.AddUserResponse(user=resources_pb2.User(id=USER_ID, name=request.name, version=1), position=7))
+        return self._answer(
+            request, cmd.AddUserResponse(user=resources_pb2.User(id=USER_ID, name=request.name, version=1), position=7)
+        )
 
 
 class RecordingQueries:

@@ -66,7 +66,9 @@ class Script:
 
 
 def run(rpc: Script, clock: Clock, timeout: float = 10.0, policy: RetryPolicy = RetryPolicy()) -> Any:
-    return call(rpc, "the request", target=TARGET, timeout=timeout, policy=policy, sleep=clock.sleep, clock=lambda: clock.now)
+    return call(
+        rpc, "the request", target=TARGET, timeout=timeout, policy=policy, sleep=clock.sleep, clock=lambda: clock.now
+    )
 
 
 def test_unavailable_is_retried_with_the_same_request_and_backoff_that_doubles() -> None:
@@ -121,8 +123,11 @@ def test_other_failures_are_raised_at_once_as_their_error_class(code, error_clas
 
 def test_the_servers_error_info_reaches_the_error() -> None:
     failure = FakeRpcError(
-        grpc.StatusCode.ABORTED, "version conflict: expected version 1, current version is 4",
-        reason="VERSION_CONFLICT", expected_version="1", current_version="4",
+        grpc.StatusCode.ABORTED,
+        "version conflict: expected version 1, current version is 4",
+        reason="VERSION_CONFLICT",
+        expected_version="1",
+        current_version="4",
     )
     with pytest.raises(errors.VersionConflict) as raised:
         run(Script(failure), Clock())

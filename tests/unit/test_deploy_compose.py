@@ -10,7 +10,13 @@ import pytest
 
 from deploy.checks import code
 from deploy.checks.compose import (
-    command, container_ports, depends_on, duration_seconds, environment, load, start_order,
+    command,
+    container_ports,
+    depends_on,
+    duration_seconds,
+    environment,
+    load,
+    start_order,
 )
 from deploy.checks.dockerfile import parse
 from tests.support.processes import PORT_VARIABLE
@@ -70,7 +76,10 @@ def test_services_sharing_a_database_agree_on_where_it_is(services) -> None:
         return code.read_settings(module, environment(services[module]))[0]
 
     command_side, projector, query = (settings(m) for m in ("command_service", "projector_service", "query_service"))
-    assert (projector.event_store.dsn, projector.event_store.schema) == (command_side.event_store.dsn, command_side.event_store.schema)
+    assert (projector.event_store.dsn, projector.event_store.schema) == (
+        command_side.event_store.dsn,
+        command_side.event_store.schema,
+    )
     assert (projector.read_model.dsn, projector.read_model.schema) == (query.read_model.dsn, query.read_model.schema)
     assert projector.projection_name == query.projection_name
     if projector.event_store.dsn == projector.read_model.dsn:
@@ -87,7 +96,10 @@ def test_each_dsn_names_a_healthy_dependency_with_its_credentials(services) -> N
             assert depends_on(service).get(url.hostname) == "service_healthy", f"{name} may start before {url.hostname}"
             database = environment(services[url.hostname])
             assert (url.username, unquote(url.password or ""), url.path.lstrip("/")) == (
-                database["POSTGRES_USER"], database["POSTGRES_PASSWORD"], database["POSTGRES_DB"])
+                database["POSTGRES_USER"],
+                database["POSTGRES_PASSWORD"],
+                database["POSTGRES_DB"],
+            )
 
 
 def test_what_a_service_waits_for_has_a_healthcheck_and_the_order_has_no_cycle(services) -> None:
@@ -103,7 +115,7 @@ def test_service_healthchecks_ask_the_health_service_of_their_own_module(service
     assert runtime.env()["PATH"].startswith("/opt/venv/bin:")
     installs = " ".join(r.args for s in DOCKERFILE.stages for r in s.all("RUN"))
     assert "deploy/healthcheck.py /opt/venv/bin/healthcheck" in installs, "the image puts `healthcheck` on PATH"
-    for name, service in ours(services).items():
+    for service in ours(services).values():
         module, _ = module_of(service)
         assert service["healthcheck"]["test"] == ["CMD", "healthcheck", module]
     for name, service in services.items():

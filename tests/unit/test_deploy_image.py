@@ -72,9 +72,9 @@ def test_the_stubs_are_generated_in_the_build_with_the_makefiles_protoc_call(doc
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     make_line = next(line for line in makefile.splitlines() if "grpc_tools.protoc" in line)
     make_words = shlex.split(make_line)
-    make_options = [w for w in make_words[make_words.index("grpc_tools.protoc") + 1:] if w.startswith("-")]
+    make_options = [w for w in make_words[make_words.index("grpc_tools.protoc") + 1 :] if w.startswith("-")]
     docker_words = protoc_argv(dockerfile)
-    after = docker_words[docker_words.index("grpc_tools.protoc") + 1:]
+    after = docker_words[docker_words.index("grpc_tools.protoc") + 1 :]
     assert [w for w in after if w.startswith("-")] == make_options
     globs = [w for w in after if not w.startswith("-")]
     wildcard = re.search(r"PROTOS\s*:=\s*\$\(wildcard ([^)]+)\)", makefile).group(1)
@@ -121,8 +121,14 @@ def test_the_context_holds_what_the_build_names_and_leaves_out_local_state(docke
         assert not ignored(f"{module}/__main__.py", DOCKERIGNORE)
     assert not ignored("eventkit/migrations/event_store/0001_events.sql", DOCKERIGNORE)
     assert not ignored("users_client/cli.py", DOCKERIGNORE)
-    for path in (".git/HEAD", ".venv/bin/python", ".pgdata/data/PG_VERSION", "tests/conftest.py",
-                 "users/v1/command_service_pb2.py", "eventkit/__pycache__/config.cpython-311.pyc"):
+    for path in (
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".pgdata/data/PG_VERSION",
+        "tests/conftest.py",
+        "users/v1/command_service_pb2.py",
+        "eventkit/__pycache__/config.cpython-311.pyc",
+    ):
         assert ignored(path, DOCKERIGNORE), f"{path} would enter the build context"
 
 
@@ -131,8 +137,11 @@ def _context_copy(destination: Path) -> None:
     keeps = [line.strip()[1:].strip("/") for line in DOCKERIGNORE.splitlines() if line.strip().startswith("!")]
     for folder, directories, files in os.walk(ROOT):
         relative = Path(folder).relative_to(ROOT)
-        directories[:] = [d for d in directories
-                          if not ignored(str(relative / d), DOCKERIGNORE) or any(k.startswith(f"{relative / d}/") for k in keeps)]
+        directories[:] = [
+            d
+            for d in directories
+            if not ignored(str(relative / d), DOCKERIGNORE) or any(k.startswith(f"{relative / d}/") for k in keeps)
+        ]
         for name in files:
             path = relative / name
             if not ignored(str(path), DOCKERIGNORE):
@@ -148,8 +157,23 @@ def test_a_rehearsal_of_the_builder_stage_yields_a_package_with_every_entry_poin
     argv = [f for w in argv for f in (sorted(glob.glob(w, root_dir=context)) if "*" in w else [w])]
     subprocess.run(argv, cwd=context, check=True, timeout=120)
     # No build isolation, so no index is needed: setuptools is in the venv (grpcio-tools requires it).
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path / "wheel"), str(context)], capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, f"`pip install .` in the builder would fail:\n{built.stderr[-3000:]}"
     wheel = next((tmp_path / "wheel").glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -103,7 +103,11 @@ def test_declared_ports_are_the_ports_the_service_opens(build) -> None:
 def test_services_route_to_a_declared_port_of_the_pods_they_select(build) -> None:
     deployments = build.of_kind("Deployment")
     for service in build.of_kind("Service"):
-        selected = [d for d in deployments if labels_match(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+        selected = [
+            d
+            for d in deployments
+            if labels_match(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])
+        ]
         assert len(selected) == 1, f"Service {service['metadata']['name']} selects {len(selected)} Deployments"
         ports = selected[0]["spec"]["template"]["spec"]["containers"][0]["ports"]
         for entry in service["spec"]["ports"]:
@@ -133,7 +137,9 @@ def test_pods_get_longer_to_stop_than_the_services_own_shutdown_grace(build) -> 
 
 
 def _autoscaler(build: kustomize.Build, name: str) -> dict[str, Any] | None:
-    return next((h for h in build.of_kind("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == name), None)
+    return next(
+        (h for h in build.of_kind("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == name), None
+    )
 
 
 def test_command_and_query_scale_out_and_the_projector_runs_one_standby(build) -> None:
@@ -169,8 +175,13 @@ def test_services_sharing_a_database_read_its_dsn_from_the_same_secret(build) ->
         container = next(c for c in containers(build) if module_of(c)[0] == module)
         return code.read_settings(module, container.env)[0], container
 
-    (command_side, _), (projector, _), (query, _) = (settings(m) for m in ("command_service", "projector_service", "query_service"))
-    assert (projector.event_store.dsn, projector.event_store.schema) == (command_side.event_store.dsn, command_side.event_store.schema)
+    (command_side, _), (projector, _), (query, _) = (
+        settings(m) for m in ("command_service", "projector_service", "query_service")
+    )
+    assert (projector.event_store.dsn, projector.event_store.schema) == (
+        command_side.event_store.dsn,
+        command_side.event_store.schema,
+    )
     assert (projector.read_model.dsn, projector.read_model.schema) == (query.read_model.dsn, query.read_model.schema)
     assert projector.projection_name == query.projection_name
     # The query service calls the projector dead after this long without a heartbeat.

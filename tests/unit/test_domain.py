@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from eventkit import codec
 from eventkit.codec import RecordedEvent
 from eventkit.errors import NotFound, RequestIdReused, UnreadableHistory, VersionConflict
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 USER = "6f1c1d2e-0000-4000-8000-000000000001"
 
 

@@ -31,7 +31,7 @@ def test_every_single_character_change_is_refused() -> None:
     for index in range(len(token)):
         for replacement in "A_.":
             if token[index] != replacement:
-                changed = token[:index] + replacement + token[index + 1:]
+                changed = token[:index] + replacement + token[index + 1 :]
                 with pytest.raises(InvalidArgument):
                     tokens.decode(changed, "")
 

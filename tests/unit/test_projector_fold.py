@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from eventkit.codec import RecordedEvent
 from eventkit.rows import UserRow
 from projector_service.fold import fold_batch, streams_to_load
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def event(position: int, user: str, version: int, kind: str, data: object) -> RecordedEvent:
@@ -34,7 +34,9 @@ def test_an_edit_of_a_user_from_an_earlier_batch_starts_from_its_existing_row() 
 
 def test_a_deleted_user_is_removed_and_its_log_row_keeps_the_last_name() -> None:
     user = str(uuid.uuid4())
-    plan = fold_batch([event(1, user, 1, "UserAdded", {"name": "Ann"}), event(2, user, 2, "UserDeleted", {})], 0, {}, set())
+    plan = fold_batch(
+        [event(1, user, 1, "UserAdded", {"name": "Ann"}), event(2, user, 2, "UserDeleted", {})], 0, {}, set()
+    )
     assert plan.upserts == [] and plan.deletes == [user]
     assert [(row.type, row.name) for row in plan.log] == [(1, "Ann"), (3, "Ann")]
 
@@ -46,8 +48,11 @@ def test_an_unknown_event_type_is_skipped_and_counted_but_the_position_moves_pas
 
 def test_a_malformed_known_event_stops_the_batch_just_before_it() -> None:
     good, bad = str(uuid.uuid4()), str(uuid.uuid4())
-    events = [event(1, good, 1, "UserAdded", {"name": "Ann"}), event(2, bad, 1, "UserAdded", {}),
-              event(3, good, 2, "UserEdited", {"name": "Bea"})]
+    events = [
+        event(1, good, 1, "UserAdded", {"name": "Ann"}),
+        event(2, bad, 1, "UserAdded", {}),
+        event(3, good, 2, "UserEdited", {"name": "Bea"}),
+    ]
     plan = fold_batch(events, 0, {}, set())
     assert plan.position == 1 and [row.name for row in plan.upserts] == ["Ann"]
     assert plan.malformed is not None and plan.malformed[0] == 2 and "name" in plan.malformed[1]
@@ -60,13 +65,19 @@ def test_an_edit_of_a_user_the_read_model_does_not_have_is_malformed() -> None:
 
 def test_an_operator_skip_passes_over_a_malformed_event() -> None:
     user = str(uuid.uuid4())
-    events = [event(4, user, 1, "UserAdded", {"name": 42}), event(5, str(uuid.uuid4()), 1, "UserAdded", {"name": "Dee"})]
+    events = [
+        event(4, user, 1, "UserAdded", {"name": 42}),
+        event(5, str(uuid.uuid4()), 1, "UserAdded", {"name": "Dee"}),
+    ]
     plan = fold_batch(events, 3, {}, {4})
     assert plan.malformed is None and plan.skipped_operator == 1 and [row.position for row in plan.log] == [5]
 
 
 def test_only_users_whose_first_event_in_the_batch_is_not_an_add_are_loaded() -> None:
     added, edited = str(uuid.uuid4()), str(uuid.uuid4())
-    events = [event(1, added, 1, "UserAdded", {"name": "A"}), event(2, added, 2, "UserDeleted", {}),
-              event(3, edited, 4, "UserEdited", {"name": "E"})]
+    events = [
+        event(1, added, 1, "UserAdded", {"name": "A"}),
+        event(2, added, 2, "UserDeleted", {}),
+        event(3, edited, 4, "UserEdited", {"name": "E"}),
+    ]
     assert streams_to_load(events) == {edited}
