@@ -26,12 +26,16 @@ def main() -> int:
     running = server.start(
         [
             server.Service(
-                service_name, command_service_pb2_grpc.add_CommandServiceServicer_to_server, CommandService(appender)
+                service_name,
+                command_service_pb2_grpc.add_CommandServiceServicer_to_server,
+                CommandService(appender),
+                writes=True,
             )
         ],
         settings.common.listen_host,
         settings.port,
         settings.max_workers,
+        settings.common.transport,
     )
     if settings.common.metrics_port:
         from prometheus_client import start_http_server

@@ -1,4 +1,4 @@
-"""Reads every environment variable the services use, in one place, with defaults and fail-fast checks."""
+"""Reads every environment variable the services use (transport ones in transport_settings.py), with defaults and fail-fast checks."""
 
 from __future__ import annotations
 
@@ -6,35 +6,22 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
+
+from eventkit.envparse import ConfigError
+from eventkit.envparse import integer as _int
+from eventkit.transport_settings import Transport, transport
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 S = TypeVar("S")
 
 
-class ConfigError(Exception):
-    """A required variable is missing or a value cannot be used."""
-
-
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"{name} must be set (see README: Configuration)")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 
@@ -76,6 +63,7 @@ class Common:
     log_format: str
     metrics_port: int
     shutdown_grace: float
+    transport: Transport = field(default_factory=Transport)
 
 
 @dataclass(frozen=True)
@@ -140,6 +128,7 @@ def common(env: Mapping[str, str] = os.environ) -> Common:
         log_format=log_format,
         metrics_port=_int(env, "METRICS_PORT", 0),
         shutdown_grace=_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
+        transport=transport(env),
     )
 
 

@@ -67,3 +67,15 @@ class DeadlineExceeded(DomainError):
     """The call's deadline passed before it could answer."""
 
     reason = "DEADLINE_EXCEEDED"
+
+
+class Unauthenticated(DomainError):
+    """The call carries no bearer token, or one this service does not know."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DomainError):
+    """The call's token is valid but its role may not call this method."""
+
+    reason = "PERMISSION_DENIED"

@@ -38,8 +38,8 @@ class _AsyncReflection(reflection_aio.ReflectionServicer):
         return _containing_symbol(reflection_aio.ReflectionServicer, self, request, fully_qualified_name)
 
 
-def enable(server: grpc.Server | grpc.aio.Server, service_names: Iterable[str]) -> None:
-    """Registers reflection for `service_names` (plus reflection itself) on `server`."""
+def enable(server: grpc.Server | grpc.aio.Server, service_names: Iterable[str], registrar: Any = None) -> None:
+    """Registers reflection for `service_names` (plus reflection itself) on `server`, through `registrar` if given."""
     names = list(service_names) + [reflection.SERVICE_NAME]
     servicer_class = _AsyncReflection if isinstance(server, grpc.aio.Server) else _Reflection
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer_class(names), server)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer_class(names), registrar or server)

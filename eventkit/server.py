@@ -1,4 +1,4 @@
-"""The one gRPC server skeleton: health and reflection on every server, graceful stop on SIGTERM."""
+"""The one gRPC server skeleton: health and reflection on every server, TLS, tokens and limits, graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from eventkit import reflection
+from eventkit import decoding, reflection, tls
+from eventkit.auth import Authorizer
+from eventkit.guard import AsyncGuard, Guard
+from eventkit.transport_settings import Transport
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ class Service:
     name: str
     register: Callable[[Any, Any], None]
     servicer: Any
+    # With bearer tokens on, every method of a service that writes needs a `write` token.
+    writes: bool = False
 
 
 class Health:
@@ -56,34 +61,48 @@ class Running:
     health: Health
 
 
-def _bind(server: Any, host: str, port: int) -> int:
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}")
-    return bound
+def _options(transport: Transport) -> list[tuple[str, Any]]:
+    # Explicit limits: a larger message gets RESOURCE_EXHAUSTED and the server goes on serving others.
+    return [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", transport.max_receive_bytes),
+        ("grpc.max_send_message_length", transport.max_send_bytes),
+    ]
 
 
-def _register(server: Any, services: list[Service], health_servicer: Any) -> list[str]:
+def _authorizer(services: list[Service], transport: Transport) -> Authorizer | None:
+    if not transport.tokens:
+        return None
+    return Authorizer(transport.tokens, [s.name for s in services if s.writes])
+
+
+def _register(server: Any, services: list[Service], health_servicer: Any, transport: Transport) -> list[str]:
+    registrar = decoding.Registrar(server)
     for service in services:
-        service.register(service.servicer, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        service.register(service.servicer, registrar)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
     names = [s.name for s in services]
-    reflection.enable(server, names + [health.SERVICE_NAME])
+    if transport.reflection:
+        reflection.enable(server, names + [health.SERVICE_NAME], registrar)
     return names
 
 
-def start(services: list[Service], host: str, port: int, max_workers: int = 16) -> Running:
+def start(
+    services: list[Service], host: str, port: int, max_workers: int = 16, transport: Transport = Transport()
+) -> Running:
     """Starts a thread-pool server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
+    authorizer = _authorizer(services, transport)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        options=[("grpc.so_reuseport", 0)],
+        interceptors=[Guard(authorizer)] if authorizer else None,
+        options=_options(transport),
     )
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
     )
-    state = Health(health_servicer, _register(server, services, health_servicer))
-    bound = _bind(server, host, port)
+    state = Health(health_servicer, _register(server, services, health_servicer, transport))
+    bound = tls.bind(server, host, port, transport.tls)
     state.set(False)
     server.start()
     return Running(server, bound, state)
@@ -121,13 +140,16 @@ class AsyncHealth:
         await self._servicer.enter_graceful_shutdown()
 
 
-async def start_async(services: list[Service], host: str, port: int) -> RunningAsync:
+async def start_async(
+    services: list[Service], host: str, port: int, transport: Transport = Transport()
+) -> RunningAsync:
     """Starts an asyncio server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    authorizer = _authorizer(services, transport)
+    server = grpc.aio.server(interceptors=[AsyncGuard(authorizer)] if authorizer else None, options=_options(transport))
     health_servicer = health.aio.HealthServicer()
-    state = AsyncHealth(health_servicer, _register(server, services, health_servicer))
+    state = AsyncHealth(health_servicer, _register(server, services, health_servicer, transport))
     await state.set(False)
-    bound = _bind(server, host, port)
+    bound = tls.bind(server, host, port, transport.tls)
     await server.start()
     return RunningAsync(server, bound, state)
 

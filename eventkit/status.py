@@ -29,6 +29,8 @@ STATUS_OF: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.UnreadableHistory: grpc.StatusCode.DATA_LOSS,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 # Driver errors that mean "the database cannot be reached now", not "this request is wrong".

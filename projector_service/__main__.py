@@ -62,7 +62,9 @@ def version() -> str:
 
 def run(settings: config.ProjectorSettings) -> int:
     """Follows the event store until SIGTERM/SIGINT, serving gRPC health on PROJECTOR_HEALTH_PORT."""
-    running = server.start([], settings.common.listen_host, settings.health_port, max_workers=4)
+    running = server.start(
+        [], settings.common.listen_host, settings.health_port, max_workers=4, transport=settings.common.transport
+    )
     if settings.common.metrics_port:
         from prometheus_client import start_http_server
 

@@ -30,6 +30,7 @@ async def serve(settings: config.QuerySettings) -> None:
         [server.Service(SERVICE_NAME, query_service_pb2_grpc.add_QueryServiceServicer_to_server, service)],
         settings.common.listen_host,
         settings.port,
+        settings.common.transport,
     )
     following = asyncio.create_task(hub.run(running.health.set), name="hub")
     if settings.common.metrics_port:
