@@ -8,10 +8,12 @@ import os
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from users_client import commands, errors, messages, parser
 from users_client.client import UsersClient, new_request_id
+from users_client.transport import Security, security_from_env
 
 WRITES = ("add", "edit", "delete")
 
@@ -34,6 +36,18 @@ def _fail(line: str, code: int) -> int:
     return code
 
 
+def _security(args: argparse.Namespace) -> Security:
+    return replace(
+        security_from_env(),
+        tls=args.tls,
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        server_name=args.server_name,
+        token_file=args.token_file,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command in WRITES and not args.request_id:
         # Chosen here rather than in the client so that a failure message can name it: the user
@@ -45,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         is_command=args.command in WRITES,
     )
     try:
-        with UsersClient(args.command_addr, args.query_addr, timeout=args.timeout) as client:
+        with UsersClient(args.command_addr, args.query_addr, timeout=args.timeout, security=_security(args)) as client:
             commands.RUNNERS[args.command](client, args, sys.stdout)
     except errors.UsersError as error:
         return _fail(*messages.describe(error, context))

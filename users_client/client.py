@@ -16,6 +16,7 @@ from users.v1 import query_service_pb2 as qry
 from users.v1 import query_service_pb2_grpc as qry_grpc
 from users_client import errors, models, retrying
 from users_client.retrying import RetryPolicy, Target
+from users_client.transport import Security, open_channel, security_from_env
 
 T = TypeVar("T")
 
@@ -53,15 +54,18 @@ class UsersClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
+        security: Security | None = None,
     ) -> None:
+        """`security` (TLS files, bearer token) defaults to what USERS_TLS* and USERS_TOKEN* say."""
         env_command, env_query = addresses_from_env()
         self.command_address = command_address or env_command
         self.query_address = query_address or env_query
         self.timeout = timeout
         self.retry = retry
         # Channels connect lazily, on the first call.
-        self._command_channel = grpc.insecure_channel(self.command_address, options=_CHANNEL_OPTIONS)
-        self._query_channel = grpc.insecure_channel(self.query_address, options=_CHANNEL_OPTIONS)
+        security = security if security is not None else security_from_env()
+        self._command_channel = open_channel(self.command_address, security, _CHANNEL_OPTIONS)
+        self._query_channel = open_channel(self.query_address, security, _CHANNEL_OPTIONS)
         self._commands = cmd_grpc.CommandServiceStub(self._command_channel)
         self._queries = qry_grpc.QueryServiceStub(self._query_channel)
 

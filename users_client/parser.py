@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from users_client import messages, models
 from users_client.client import DEFAULT_COMMAND_ADDR, DEFAULT_QUERY_ADDR, DEFAULT_TIMEOUT, addresses_from_env
+from users_client.transport import security_from_env
 
 COMMANDS = ("add", "edit", "delete", "get", "list", "watch", "help", "version")
 EXAMPLE_ID = "3f2b9c1e-8d4a-4c6b-9e0f-1a2b3c4d5e6f"
@@ -25,6 +26,9 @@ EPILOG = f"""examples:
 environment:
   USERS_COMMAND_ADDR  default of --command-addr ({DEFAULT_COMMAND_ADDR})
   USERS_QUERY_ADDR    default of --query-addr ({DEFAULT_QUERY_ADDR})
+  USERS_TLS, USERS_TLS_CA_FILE, USERS_TLS_CERT_FILE, USERS_TLS_KEY_FILE, USERS_TLS_SERVER_NAME
+                      defaults of --tls, --ca-file, --cert-file, --key-file, --server-name
+  USERS_TOKEN         bearer token sent with every call (USERS_TOKEN_FILE / --token-file: read from a file)
 
 {messages.EXIT_CODES_HELP}"""
 
@@ -87,6 +91,22 @@ def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         metavar="SECONDS",
         help=f"deadline of each call, retries included (default: {DEFAULT_TIMEOUT:g})",
     )
+    _security_options(parser, default)
+
+
+def _security_options(parser: argparse.ArgumentParser, default: Callable[[object], object]) -> None:
+    security = security_from_env()
+    parser.add_argument(
+        "--tls", action="store_true", default=default(security.tls), help="use TLS (implied by the file options)"
+    )
+    for flag, value, meaning in (
+        ("--ca-file", security.ca_file, "CA certificate(s) that signed the services' certificates (PEM)"),
+        ("--cert-file", security.cert_file, "client certificate for mTLS (PEM)"),
+        ("--key-file", security.key_file, "client certificate's private key (PEM)"),
+        ("--server-name", security.server_name, "name expected in the services' certificates (default: the host)"),
+        ("--token-file", security.token_file, "file holding the bearer token (default: $USERS_TOKEN)"),
+    ):
+        parser.add_argument(flag, default=default(value), metavar="PATH" if "file" in flag else "NAME", help=meaning)
 
 
 def _writes(sub: argparse.ArgumentParser, *, needs_id: bool, needs_name: bool) -> None:
