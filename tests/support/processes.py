@@ -10,9 +10,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from deploy.healthcheck import probe_channel
 from devtools.pgcluster import free_port
 from tests.support.waiting import wait_until
 
@@ -75,10 +75,17 @@ class ServiceProcess:
         return self
 
     def health(self) -> int:
-        """Returns the overall health status (SERVING = 1), or raises if the server does not answer."""
-        with grpc.insecure_channel(self.address) as channel:
+        """Returns the overall health status (SERVING = 1), or raises if the server does not answer.
+
+        It dials as the image's health check does, so a service started with TLS (and mTLS) is probed over TLS.
+        """
+        env = {**os.environ, **self.env, "LISTEN_HOST": "127.0.0.1", PORT_VARIABLE[self.module]: str(self.port)}
+        _, channel = probe_channel(self.module, env)
+        try:
             stub = health_pb2_grpc.HealthStub(channel)
             return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
+        finally:
+            channel.close()
 
     def wait_serving(self, timeout: float = 30.0) -> ServiceProcess:
         def serving() -> bool:
