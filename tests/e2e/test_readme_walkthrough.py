@@ -241,13 +241,14 @@ def variables_read_by_the_code() -> set[str]:
     names: set[str] = set()
     for path in [
         ROOT / "eventkit" / "config.py",
+        ROOT / "eventkit" / "transport_settings.py",
         *(ROOT / "devtools").glob("*.py"),
         *(ROOT / "users_client").glob("*.py"),
     ]:
         text = path.read_text()
         names |= set(
             re.findall(
-                r"""(?:_int|_float|_required|_schema|env\.get|environ\.get)\(\s*(?:env,\s*)?["']([A-Z][A-Z0-9_]+)["']""",
+                r"""(?:_int|_float|_required|_schema|integer|boolean|file_bytes|get|env\.get|environ\.get)\(\s*(?:env,\s*)?["']([A-Z][A-Z0-9_]+)["']""",
                 text,
             )
         )
@@ -259,7 +260,15 @@ def test_the_readme_lists_every_environment_variable_the_code_reads() -> None:
     configuration = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", configuration, re.M))
     read = variables_read_by_the_code()
-    assert {"EVENT_STORE_DSN", "LOCAL_PG_PORT", "PG_BINDIR", "USERS_COMMAND_ADDR"} <= read  # the scan itself works
+    scanned = {
+        "EVENT_STORE_DSN",
+        "LOCAL_PG_PORT",
+        "PG_BINDIR",
+        "USERS_COMMAND_ADDR",
+        "TLS_CLIENT_CA_FILE",
+        "GRPC_REFLECTION",
+    }
+    assert scanned <= read  # the scan itself works
     assert read - listed == set(), "variables the code reads that README.md does not list"
 
 
