@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from users_client import errors
@@ -38,9 +39,22 @@ def _retry_hint(context: Context) -> str:
     return "; retry later"
 
 
+TLS_HINT = "check --ca-file, and --cert-file/--key-file if it asks for a client certificate (mTLS)"
+
+
+def _unreachable(message: str, where: str) -> str:
+    # gRPC reports every connection failure as UNAVAILABLE; its text tells a TLS mismatch apart.
+    if "handshake failed" in message.lower():
+        reason = re.search(r"OPENSSL_internal:([A-Z_]+)", message)
+        return f"the TLS handshake with {where} failed ({reason.group(1) if reason else 'see --ca-file'}): {TLS_HINT}"
+    if "socket closed" in message.lower():
+        return f"{where} closed the connection; if it serves TLS, {TLS_HINT}"
+    return f"cannot reach {where} — is `make run` running?"
+
+
 def _unavailable(error: errors.Unavailable, where: str, context: Context) -> str:
     if not error.service_reached:
-        return f"cannot reach {where} — is `make run` running?"
+        return _unreachable(error.message, where)
     # The service answered and said why (its database is down, the projector is not running):
     # its message already tells what to wait for.
     hint = (

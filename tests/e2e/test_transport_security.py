@@ -217,7 +217,10 @@ def test_the_cli_without_a_token_or_without_a_certificate_fails_clearly(stack, p
     no_token = cli(stack, pki, "list", token="")
     assert no_token.code == 1 and "UNAUTHENTICATED" in no_token.err and "Bearer" in no_token.err
     no_certificate = cli(stack, pki, "list", certificate=False)
-    assert no_certificate.code != 0 and "cannot reach the query service" in no_certificate.err
+    assert no_certificate.code == 5 and "closed the connection; if it serves TLS, check --ca-file" in no_certificate.err
+    untrusted = run_cli("--tls", "list", env={**stack.client_env(), "USERS_TOKEN": WRITE_TOKEN})
+    assert "the TLS handshake with the query service" in untrusted.err
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.err
 
 
 def test_a_missing_certificate_file_is_a_usage_error_naming_it(stack, pki) -> None:
