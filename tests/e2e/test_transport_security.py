@@ -20,7 +20,7 @@ from devtools.pgcluster import Cluster
 from tests.support.certs import Pki, make_pki
 from tests.support.processes import PORT_VARIABLE, ROOT, ServiceProcess
 from tests.support.stack import Result, Stack, run_cli, running_stack
-from tests.support.system import store_events
+from tests.support.system import GRPCURL, store_events
 from users.v1 import command_service_pb2 as cmd
 from users.v1 import command_service_pb2_grpc as cmd_grpc
 from users.v1 import query_service_pb2 as qry
@@ -235,3 +235,29 @@ def test_reflection_can_be_turned_off(services: Callable[..., ServiceProcess], e
     ).wait_serving(60)
     assert code_of(lambda: reflect(command.address, Security())) == grpc.StatusCode.UNIMPLEMENTED
     assert health_status(command.address, Security()) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_grpcurl_reaches_the_secured_query_service_with_the_readmes_flags(stack, pki) -> None:
+    assert stack.query is not None
+    flags = ["-cacert", str(pki.ca), "-cert", str(pki.client.cert), "-key", str(pki.client.key)]
+    done = subprocess.run(
+        [
+            GRPCURL,
+            *flags,
+            "-H",
+            f"authorization: Bearer {READ_TOKEN}",
+            stack.query.address,
+            "users.v1.QueryService/ListUsers",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    refused = subprocess.run(
+        [GRPCURL, *flags, stack.query.address, "users.v1.QueryService/ListUsers"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "Unauthenticated" in refused.stderr
