@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pwd
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -17,9 +15,11 @@ import psycopg
 from psycopg import sql
 
 from devtools.pgbinaries import ensure_bindir
+from devtools.processes import free_port, set_death_signal
+
+__all__ = ["Cluster", "free_port", "reachable_by", "runtime_account"]
 
 RUNTIME_USER = "users-pg"  # created when root and the distribution's `postgres` user is absent
-PR_SET_PDEATHSIG = 1
 
 
 def runtime_account() -> tuple[int, int] | None:
@@ -57,13 +57,6 @@ def reachable_by(path: Path, account: tuple[int, int] | None) -> bool:
     return True
 
 
-def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_account(account: tuple[int, int] | None, death_signal: int):
     def prepare() -> None:
         os.setsid()
@@ -72,7 +65,7 @@ def _as_account(account: tuple[int, int] | None, death_signal: int):
             os.setgid(account[1])
             os.setuid(account[0])
         # After the uid change, which would clear it: the server dies with whoever started it.
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, death_signal)
+        set_death_signal(death_signal)
 
     return prepare
 
@@ -124,8 +117,14 @@ class Cluster:
         ]
         if not self.durable:
             args.append("--no-sync")
+        # cwd: the data directory, which the server's user can enter (the caller's folder may be
+        # private: PostgreSQL would warn "could not change directory ... Permission denied").
         subprocess.run(
-            args, check=True, stdout=subprocess.DEVNULL, preexec_fn=_as_account(self.account, signal.SIGKILL)
+            args,
+            check=True,
+            cwd=self.datadir,
+            stdout=subprocess.DEVNULL,
+            preexec_fn=_as_account(self.account, signal.SIGKILL),
         )
 
     def start(self, timeout: float = 60.0) -> None:
@@ -147,7 +146,12 @@ class Cluster:
         log = open(self.log_file, "ab")
         # SIGQUIT is an immediate (crash-safe) shutdown: nothing outlives the process that started it.
         self.process = subprocess.Popen(
-            args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_as_account(self.account, signal.SIGQUIT)
+            args,
+            cwd=self.datadir,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_as_account(self.account, signal.SIGQUIT),
         )
         self.wait_ready(timeout)
 

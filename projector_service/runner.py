@@ -74,6 +74,19 @@ class Runner:
             except Fenced as exc:
                 log.warning("fenced (%s); standing down", exc, extra={"error": str(exc)})
                 self._stop.wait(self._s.leader_retry_interval)
+            except psycopg.errors.UndefinedTable as exc:
+                # Not a connection problem: the event store has no tables until the command service
+                # has started once. The backoff is not reset, so the wait grows instead of spinning.
+                self._health.set(False)
+                wait = backoff.next()
+                log.warning(
+                    "the event store is not initialised (%s): the command service creates it when it starts;"
+                    " retrying in %.1f s",
+                    _first_line(exc),
+                    wait,
+                    extra={"error": _first_line(exc), "retry_in": round(wait, 2)},
+                )
+                self._stop.wait(wait)
             except psycopg.Error as exc:
                 if follower is not None and follower.ready:
                     backoff.reset()  # it worked until now: start the backoff again from the first step

@@ -51,5 +51,5 @@ def apply(conn: psycopg.Connection[Any], component: str, schema: str) -> list[st
             conn.execute(sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(table), [version, name])
             applied_now.append(name)
     for name in applied_now:
-        log.info("applied migration", extra={"migration": name, "schema": schema})
+        log.info("applied migration %s to schema %s", name, schema, extra={"migration": name, "schema": schema})
     return applied_now

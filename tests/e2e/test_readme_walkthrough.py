@@ -8,19 +8,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devtools.pgcluster import Cluster
-from eventkit.config import Database
-from tests.support.processes import ROOT
+from tests.support.local_stack import LocalStack, local_stack
+from tests.support.processes import PORTS, ROOT
 from tests.support.stack import Shell, Stack, running_stack
 from tests.support.waiting import wait_until
 
 README = ROOT / "README.md"
 BLOCK = re.compile(r"<!-- walkthrough: ([\w-]+) -->\n```(\w+)\n(.*?)```", re.S)
-PGREP = "$(pgrep -f 'python -m projector_service')"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 STEPS = [
     "run",
@@ -45,21 +43,19 @@ def blocks() -> dict[str, str]:
     return {name: body for name, _, body in found}
 
 
-def localise(script: str, stack: Stack, projector_pid: int | None = None) -> str:
-    """Points the README's fixed addresses, DSNs and pgrep at this test's own services (never anyone else's)."""
+def localise(script: str, stack: Stack) -> str:
+    """Points the README's fixed addresses at this test's own services (never anyone else's)."""
     assert stack.command is not None and stack.query is not None
-    replacements = {
-        "localhost:50051": stack.command.address,
-        "localhost:50052": stack.query.address,
-        "postgresql://postgres@127.0.0.1:55432/event_store": stack.event_store.dsn,
-        "postgresql://postgres@127.0.0.1:55432/read_model": stack.read_model.dsn,
-    }
-    if projector_pid is not None:
-        replacements[PGREP] = str(projector_pid)
+    replacements = {"localhost:50051": stack.command.address, "localhost:50052": stack.query.address}
     for fixed, own in replacements.items():
         script = script.replace(fixed, own)
-    assert "pgrep" not in script, "a pgrep would reach other people's processes"
     return script
+
+
+def in_run_dir(script: str, run_dir: Path) -> str:
+    """Points the walkthrough's `.run/` files at the folder this test's `make run` writes (LOCAL_RUN_DIR)."""
+    assert "pgrep" not in script, "a pgrep would reach other people's processes"
+    return script.replace(".run/", f"{run_dir}/")
 
 
 def shell_env(stack: Stack, bin_dir: Path) -> dict[str, str]:
@@ -100,8 +96,10 @@ def run_until(shell: Shell, script: str, *expected: str, timeout: float = 60.0) 
 
 
 @pytest.fixture
-def stack(services: Any, event_store: Database, read_model: Database) -> Stack:
-    return Stack(services, event_store, read_model).start_all()
+def make_run() -> Iterator[LocalStack]:
+    """Where this test's `make run` keeps its files, and its ports (none of them the defaults)."""
+    with local_stack() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -114,13 +112,37 @@ def event_positions(text: str) -> list[int]:
     return [int(line.split()[1]) for line in text.splitlines() if re.match(r"\d{4}-\d\d-\d\dT", line)]
 
 
-def test_the_walkthrough_runs_in_order_and_the_projector_catches_up(stack: Stack, bin_dir: Path) -> None:
+def terminal_env(bin_dir: Path, **variables: str) -> dict[str, str]:
+    """Returns a fresh terminal's environment: none of this run's addresses or DSNs, `users` on the PATH.
+
+    The stand-in goes right after .venv/bin (which `source .venv/bin/activate` puts first), ahead of
+    /usr/bin: coreutils has a `users` command of its own.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("USERS_", "EVENT_STORE_", "READ_MODEL_"))}
+    for port in PORTS.values():
+        env.pop(port.variable, None)
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    return env | variables
+
+
+def test_the_walkthrough_runs_in_order_on_overridden_ports_and_the_projector_catches_up(
+    make_run: LocalStack, bin_dir: Path
+) -> None:
     steps = blocks()
-    assert steps["run"].strip() == "make run"  # the stack fixture stands in for it
-    terminal2 = Shell(shell_env(stack, bin_dir))
+    assert steps["run"].strip() == "make run"
+    ports, run_dir = make_run.ports, make_run.run_dir
+    terminal1 = Shell(make_run.env(terminal_env(bin_dir)), "make run")
+    terminal2 = Shell(terminal_env(bin_dir))
     terminal3: Shell | None = None
+    terminal4: Shell | None = None
     try:
-        written = terminal2.run(localise(steps["write"], stack))
+        make_run.wait_banner(terminal1)
+        banner = terminal1.text().split("PostgreSQL /", 1)[1]
+        assert f"grpcurl -plaintext 127.0.0.1:{ports['COMMAND_SERVICE_PORT']} list" in banner
+        assert "50051" not in banner and "55432" not in banner, banner
+
+        written = terminal2.run(in_run_dir(steps["write"], run_dir))
         assert re.search(rf'^added user {UUID} "Ada Lovelace" \(version 1, position 1\)$', written, re.M), written
         grace = re.search(
             rf'^edited user ({UUID}) "Grace Brewster Hopper" \(version 2, position 3\)$', written, re.M
@@ -128,41 +150,46 @@ def test_the_walkthrough_runs_in_order_and_the_projector_catches_up(stack: Stack
         assert f"error: version conflict: current version is 2 (check `users get {grace}`" in written
         assert written.endswith("exit code 4")
 
-        read = run_until(terminal2, localise(steps["read"], stack), "Ada Lovelace", "name     Grace Brewster Hopper")
+        read = run_until(terminal2, steps["read"], "Ada Lovelace", "name     Grace Brewster Hopper")
         assert read.splitlines()[0].split() == ["ID", "VERSION", "UPDATED", "NAME"]
-        terminal3 = Shell(shell_env(stack, bin_dir), localise(steps["watch"], stack))
+        terminal3 = Shell(terminal_env(bin_dir), in_run_dir(steps["watch"], run_dir))
         wait_until(
             lambda: event_positions(terminal3.text()) == [1, 2, 3] and "caught up at position 3" in terminal3.text(),
             60,
             message="terminal 3 to replay three events and catch up",
         )
 
-        pid = stack.projector.process.pid
-        stale = terminal2.run(localise(steps["stop-projector"], stack, pid))
+        projector = make_run.pid("projector")
+        stale = terminal2.run(in_run_dir(steps["stop-projector"], run_dir))
         assert re.search(r'^added user \S+ "Katherine Johnson" \(version 1, position 4\)$', stale, re.M), stale
         assert "no users\nexit code 0" in stale
         assert re.search(r"^checkpoint:\s+3 ", stale, re.M) and re.search(r"^lag:\s+1 events", stale, re.M), stale
         assert "Katherine" not in terminal3.text()
+        wait_until(lambda: "projector_service exited with -9" in terminal1.text(), 30, message="make run to see it")
 
-        wait_until(
-            lambda: stack.projector.process.poll() is not None, 30, message="the projector to die of its SIGKILL"
+        assert steps["restart-projector"].strip() == "make run-projector"
+        terminal4 = Shell(terminal_env(bin_dir, LOCAL_RUN_DIR=str(run_dir)), steps["restart-projector"])
+        restarted = wait_until(
+            lambda: make_run.pid("projector") not in (None, projector) and make_run.pid("projector"),
+            120,
+            message="terminal 4's projector to write its pid",
         )
-        assert steps["restart-projector"].strip() == "make run-projector"  # runs one projector, as this does
-        stack.start_projector()
-        caught_up = run_until(
-            terminal2, localise(steps["caught-up"], stack), "Katherine Johnson", "lag:         0 events"
-        )
+        caught_up = run_until(terminal2, steps["caught-up"], "Katherine Johnson", "lag:         0 events")
         assert re.search(r"^checkpoint:\s+4 ", caught_up, re.M)
         wait_until(
             lambda: event_positions(terminal3.text()) == [1, 2, 3, 4], 60, message="Katherine's event in terminal 3"
         )
 
         assert terminal3.interrupt() == 0
-        assert "Traceback" not in terminal2.text() + terminal3.text()
+        terminal1.interrupt(timeout=90)  # Ctrl-C in terminal 1 only: terminal 4's projector must stop too
+        assert terminal4.process.wait(60) == 0, terminal4.text()
+        assert "stopped" in terminal1.lines, terminal1.text()
+        assert not Path(f"/proc/{restarted}").exists() and not make_run.postgres_listens()
+        assert "Traceback" not in terminal1.text() + terminal2.text() + terminal3.text() + terminal4.text()
     finally:
-        terminal2.close()
-        if terminal3 is not None:
-            terminal3.close()
+        for terminal in (terminal1, terminal2, terminal3, terminal4):
+            if terminal is not None:
+                terminal.close()
 
 
 def run_stream_example(shell_env_: dict[str, str], script: str, expected: str) -> str:

@@ -1,0 +1,206 @@
+"""One service process (`python -m <module>`), the services' port table, and dying with the parent: for devtools, tests and bench."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+ROOT = Path(__file__).resolve().parents[1]
+PR_SET_PDEATHSIG = 1
+
+
+class Port(NamedTuple):
+    """A service's port: the variable that sets it, its default, and what listens there."""
+
+    variable: str
+    default: int
+    serves: str
+
+
+# The one table of the services' ports (in the order `make run` starts them).
+PORTS = {
+    "command_service": Port("COMMAND_SERVICE_PORT", 50051, "users.v1.CommandService"),
+    "projector_service": Port("PROJECTOR_HEALTH_PORT", 50053, "projector health"),
+    "query_service": Port("QUERY_SERVICE_PORT", 50052, "users.v1.QueryService"),
+}
+PORT_VARIABLE = {module: port.variable for module, port in PORTS.items()}
+
+
+def set_death_signal(sig: int) -> None:
+    """Asks the kernel to send `sig` to this process when its parent (the thread that started it) dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn`: the child is SIGKILLed when whoever started it dies, so no orphan outlives a run."""
+    set_death_signal(signal.SIGKILL)
+
+
+def free_port() -> int:
+    """Returns a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Tells whether something already listens on host:port (a bind there fails with EADDRINUSE)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        # As the servers bind: SO_REUSEADDR, so a closed connection in TIME_WAIT does not count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+def health_status(address: str, timeout: float = 1.0) -> int:
+    """Returns a server's overall gRPC health status (SERVING = 1); raises grpc.RpcError if it does not answer."""
+    import grpc  # imported late: the caller may have to set GRPC_ENABLE_FORK_SUPPORT first
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return int(stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout).status)
+
+
+class ServiceFailed(AssertionError):
+    """A service exited, or did not become SERVING in time (an AssertionError: in a test, a failure)."""
+
+
+@dataclass
+class ServiceProcess:
+    """One `python -m <module> [args]` process on 127.0.0.1, its port, and the file its output goes to."""
+
+    module: str
+    env: dict[str, str]
+    args: list[str] = field(default_factory=list)
+    port: int = 0
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    log_dir: Path | None = None
+    preexec: Callable[[], None] = die_with_parent
+    output_to: Literal["file", "pipe", "terminal"] = "file"  # log_path; process.stdout to relay; ours
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> ServiceProcess:
+        """Starts the process on 127.0.0.1 with `env` on top of this one's environment (text logs unless told)."""
+        self.port = self.port or free_port()
+        env = {"LOG_FORMAT": "text", **os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **self.env}
+        env["LISTEN_HOST"] = "127.0.0.1"
+        argv = [sys.executable, "-m", self.module, *self.args]
+        if self.module in PORTS:
+            env[PORTS[self.module].variable] = str(self.port)
+        else:
+            argv.append(str(self.port))  # a helper server (the bench's trivial one) takes its port as argument
+        if self.output_to != "file":
+            self.process = self._popen(argv, env, subprocess.PIPE if self.output_to == "pipe" else None)
+            return self
+        if self.log_path is None:
+            folder = self.log_dir or Path(os.environ.get("TEST_LOG_DIR", tempfile.gettempdir()))
+            self.log_path = folder / f"{self.module}-{'-'.join(self.args) or 'serve'}-{self.port}.log"
+        with open(self.log_path, "ab") as log:
+            self.process = self._popen(argv, env, log)
+        return self
+
+    def _popen(self, argv: list[str], env: dict[str, str], stdout: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout is not None else None,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=self.preexec,
+        )
+
+    def health(self) -> int:
+        """Returns the overall health status (SERVING = 1), or raises if the server does not answer.
+
+        A service is dialled as the image's health check dials it: over TLS (and mTLS) when its
+        environment turns TLS on.
+        """
+        if self.module not in PORTS:
+            return health_status(self.address)
+        from deploy.healthcheck import probe_channel  # late: it imports grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        env = {**os.environ, **self.env, "LISTEN_HOST": "127.0.0.1", PORTS[self.module].variable: str(self.port)}
+        _, channel = probe_channel(self.module, env)
+        try:
+            stub = health_pb2_grpc.HealthStub(channel)
+            return int(stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status)
+        finally:
+            channel.close()
+
+    def wait_serving(self, timeout: float = 60.0) -> ServiceProcess:
+        """Waits until health says SERVING; raises ServiceFailed with the log's end if it exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ServiceFailed(f"{self.module} exited with {self.process.returncode}:\n{self.output()}")
+            if self._serving():
+                return self
+            if time.monotonic() > deadline:
+                raise ServiceFailed(f"{self.module} not SERVING after {timeout}s:\n{self.output()}")
+            time.sleep(0.05)  # polling a condition with a deadline
+
+    def _serving(self) -> bool:
+        try:
+            return self.health() == 1
+        except Exception:  # grpc.RpcError: not listening yet
+            return False
+
+    def output(self, chars: int = 5000) -> str:
+        """Returns the end of the process's output."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:] if self.log_path else ""
+        except OSError:
+            return "(no log)"
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """Sends SIGTERM and returns the exit code (raises subprocess.TimeoutExpired if it does not stop)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        if self.process is None:
+            return None
+        try:
+            return self.terminate(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILLs the process (a crash, not a shutdown)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
