@@ -119,13 +119,16 @@ class Cluster:
             args.append("--no-sync")
         # cwd: the data directory, which the server's user can enter (the caller's folder may be
         # private: PostgreSQL would warn "could not change directory ... Permission denied").
-        subprocess.run(
-            args,
-            check=True,
-            cwd=self.datadir,
-            stdout=subprocess.DEVNULL,
-            preexec_fn=_as_account(self.account, signal.SIGKILL),
-        )
+        with open(self.log_file, "ab") as log:
+            done = subprocess.run(
+                args,
+                cwd=self.datadir,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                preexec_fn=_as_account(self.account, signal.SIGKILL),
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed ({done.returncode}); its output:\n{self.log_tail()}")
 
     def start(self, timeout: float = 60.0) -> None:
         """Starts the server and waits until it accepts connections."""
