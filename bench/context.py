@@ -44,7 +44,8 @@ class Context:
 
     def start(self, module: str, env: dict[str, str] | None = None, *args: str, wait: bool = True) -> ServiceProcess:
         """Starts a server process (stopped at the end of the run at the latest); waits until SERVING."""
-        process = ServiceProcess(module, env or {}, self.workdir, list(args)).start()
+        env = {"LOG_LEVEL": "INFO", **(env or {})}
+        process = ServiceProcess(module, env, list(args), log_dir=self.workdir).start()
         self.started.append(process)
         if wait:
             process.wait_serving()
