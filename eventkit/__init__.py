@@ -1,1 +1,1 @@
-"""Code the three services share: configuration, database access, the error table, the server skeleton."""
+"""Code the three services (and, for retries, their client) share: configuration, database access, the error table, the server skeleton."""

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 
 from eventkit import db
+from eventkit.backoff import Backoff
 from eventkit.config import ProjectorSettings
 from eventkit.server import Health
 from projector_service import store
 from projector_service.applier import Stalled, apply_batch
-from projector_service.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any
 import psycopg
 
 from eventkit import db
+from eventkit.backoff import Backoff
 from eventkit.config import ProjectorSettings
 from eventkit.server import Health
 from projector_service import leadership, store
 from projector_service.applier import Fenced
-from projector_service.backoff import Backoff
 from projector_service.follower import Follower
 
 log = logging.getLogger(__name__)

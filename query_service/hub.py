@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 
 from eventkit import db, migrations
+from eventkit.backoff import Backoff
 from eventkit.config import Database
 from query_service import messages, queries
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "users_v1_projected"
 FETCH_SIZE = 1000
+FIRST_RETRY_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -115,7 +117,7 @@ class Hub:
     async def run(self, on_health: Callable[[bool], Awaitable[None]] | None = None) -> None:
         """Keeps the LISTEN connection up, reconnecting with backoff, until cancelled; reports health."""
         self._on_health = on_health
-        backoff = 0.1
+        backoff = Backoff(FIRST_RETRY_SECONDS, MAX_BACKOFF_SECONDS)
         while not self.closed:
             try:
                 await self._follow()
@@ -124,12 +126,11 @@ class Hub:
             except Exception:
                 log.exception("the hub failed; reconnecting")
             if self._connected:
-                backoff = 0.1
+                backoff.reset()
             self._connected = False
             if self._on_health:
                 await self._on_health(False)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            await asyncio.sleep(backoff.next())
 
     async def _follow(self) -> None:
         if not self.ready:

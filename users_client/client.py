@@ -168,7 +168,7 @@ class UsersClient:
         position = after
         failures = 0
         flowed = False
-        backoff = self.retry.initial_backoff
+        backoff = self.retry.backoff()
         while True:
             request = qry.StreamEventsRequest(event_types=numbers, user_id=user_id)
             if position is not None:
@@ -176,7 +176,8 @@ class UsersClient:
             call = self._queries.StreamEvents(request)
             try:
                 for message in call:
-                    failures, flowed, backoff = 0, True, self.retry.initial_backoff
+                    failures, flowed = 0, True
+                    backoff.reset()
                     item = models.stream_item(message)
                     if item is None:
                         continue
@@ -191,5 +192,4 @@ class UsersClient:
                     raise failure from None
             finally:
                 call.cancel()
-            time.sleep(backoff)
-            backoff = min(backoff * 2, self.retry.max_backoff)
+            time.sleep(backoff.next())

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from eventkit.backoff import Backoff
 from users_client import errors
 
 T = TypeVar("T")
@@ -21,6 +22,10 @@ class RetryPolicy:
     attempts: int = 4
     initial_backoff: float = 0.2
     max_backoff: float = 2.0
+
+    def backoff(self) -> Backoff:
+        """Returns a fresh schedule of waits (no jitter: one client's retries need no spreading)."""
+        return Backoff(self.initial_backoff, self.max_backoff, jitter=0.0)
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ def call(
     caller's timeout means what it says.
     """
     deadline = clock() + timeout
-    backoff = policy.initial_backoff
+    backoff = policy.backoff()
     attempt = 1
     while True:
         remaining = deadline - clock()
@@ -65,8 +70,8 @@ def call(
         except grpc.RpcError as error:
             failure = errors.from_rpc_error(error, target.service, target.address)
         retryable = isinstance(failure, errors.Unavailable) and attempt < policy.attempts
-        if not retryable or deadline - clock() <= backoff:
+        wait = backoff.next()
+        if not retryable or deadline - clock() <= wait:
             raise failure
-        sleep(backoff)
-        backoff = min(backoff * 2, policy.max_backoff)
+        sleep(wait)
         attempt += 1
