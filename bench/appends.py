@@ -10,9 +10,9 @@ import psycopg
 from bench import load, measure, sql
 from bench.context import Context, require
 from bench.model import Figure, SectionResult, Target
+from eventkit.channels import EVENTS_CHANNEL
 
 TITLE = "Appends"
-NOTIFY_CHANNEL = "users_v1_events"
 STORE_TARGET = Target("ratio", 0.8, ">= 0.8x raw INSERT")
 RPC_TARGET = Target("ratio", 0.8, ">= 0.8x trivial RPC")
 TARGET_CLIENTS = 16
@@ -29,7 +29,7 @@ def _store(ctx: Context, result: SectionResult) -> None:
     dsn = ctx.database("appends")
     rates: dict[int, float] = {}
     with psycopg.connect(dsn, autocommit=True) as listener:
-        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {EVENTS_CHANNEL}")
         for clients in ctx.plan.concurrency:
             profile = ctx.profile()
             # One process, `clients` threads, one Appender: the append path as a library user drives it.

@@ -8,13 +8,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from eventkit.channels import EVENTS_CHANNEL, PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
 from eventkit.rows import UserRow
 from projector_service.fold import Plan
 
 Conn = psycopg.Connection[Any]
-PROJECTED_CHANNEL = "users_v1_projected"
-EVENTS_CHANNEL = "users_v1_events"
 
 
 # --- the event store -------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import psycopg
 
 from eventkit import db, migrations
 from eventkit.backoff import Backoff
+from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
 from query_service import messages, queries
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "users_v1_projected"
 FETCH_SIZE = 1000
 FIRST_RETRY_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
@@ -138,7 +138,7 @@ class Hub:
             await asyncio.to_thread(_migrate, self._database)
         async with await db.connect_async(self._database, autocommit=True) as conn:
             # LISTEN before reading: a projection committed in between is then both read and notified.
-            await queries.listen(conn, CHANNEL)
+            await queries.listen(conn, PROJECTED_CHANNEL)
             if not self.ready:
                 self.head = (await queries.checkpoint(conn, self._projection)).position
             await self._drain(conn)

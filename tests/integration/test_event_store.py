@@ -13,6 +13,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from eventkit import db, migrations
+from eventkit.channels import EVENTS_CHANNEL
 from eventkit.config import Database
 from tests.support.waiting import wait_until
 
@@ -151,7 +152,7 @@ def test_events_are_immutable_in_the_database_itself(store: Database, statement:
 
 def test_an_appending_transaction_sends_one_small_notification_however_many_events(store: Database) -> None:
     with db.connect(store, autocommit=True) as listener:
-        listener.execute("LISTEN users_v1_events")
+        listener.execute(f"LISTEN {EVENTS_CHANNEL}")
         with db.connect(store) as writer:
             for _ in range(3):
                 insert_one(writer)
@@ -159,7 +160,7 @@ def test_an_appending_transaction_sends_one_small_notification_however_many_even
             writer.commit()
         received = list(listener.notifies(timeout=2))
     assert len(received) == 1
-    assert received[0].channel == "users_v1_events" and received[0].payload == ""
+    assert received[0].channel == EVENTS_CHANNEL and received[0].payload == ""
 
 
 def test_versions_are_unique_per_stream(store: Database) -> None:

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from eventkit import db, migrations
+from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
 from eventkit.config import Database
 from projector_service import store
@@ -47,7 +48,7 @@ def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_co
     user = str(uuid.uuid4())
     events = appended(event_store, [(user, 1, "UserAdded", {"name": "Ann"}), (user, 2, "UserEdited", {"name": "Bea"})])
     with connect(read_model) as conn, db.connect(read_model, autocommit=True) as listener:
-        listener.execute("LISTEN users_v1_projected")
+        listener.execute(f"LISTEN {PROJECTED_CHANNEL}")
         plan = apply_batch(conn, NAME, read_model.schema, events, 0)
         note = next(listener.notifies(timeout=10, stop_after=1))
         assert note.payload == str(plan.position) == str(events[-1].position)

@@ -9,10 +9,10 @@ from typing import Any
 import psycopg
 
 from eventkit import db, migrations
+from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
 
 ADDED, EDITED, DELETED = 1, 2, 3
-CHANNEL = "users_v1_projected"
 
 
 class TinyProjection:
@@ -61,7 +61,7 @@ class TinyProjection:
                 "UPDATE projection_checkpoint SET position = %s, updated_time = now() WHERE name = %s",
                 [self.position, self.name],
             )
-            self.conn.execute("SELECT pg_notify(%s, %s)", [CHANNEL, str(self.position)])
+            self.conn.execute("SELECT pg_notify(%s, %s)", [PROJECTED_CHANNEL, str(self.position)])
         return self.position
 
     def _apply_one(self, event_type: int, user_id: str, name: str, version: int, now: datetime) -> None:
