@@ -6,14 +6,12 @@ import argparse
 import logging
 import sys
 import threading
-import tomllib
-from importlib import metadata
-from pathlib import Path
 
 import psycopg
 
 from eventkit import config, logs, server
 from eventkit.startup import migrating_connector
+from eventkit.version import version
 from projector_service import admin
 from projector_service.applier import Stalled
 from projector_service.rebuild import RebuildBusy, rebuild
@@ -46,18 +44,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.exit()
     args.command = {None: "run", "subscription": "run", "init": "rebuild"}.get(args.command, args.command)
     return args
-
-
-def version() -> str:
-    """Returns the installed distribution's version (or the source tree's, when run uninstalled)."""
-    try:
-        return metadata.version("users-cqrs")
-    except metadata.PackageNotFoundError:
-        project = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        try:
-            return str(tomllib.loads(project.read_text(encoding="utf-8"))["project"]["version"])
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"
 
 
 def run(settings: config.ProjectorSettings) -> int:

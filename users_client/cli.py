@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
+from eventkit.version import version
 from users_client import commands, errors, messages, parser
 from users_client.client import UsersClient, new_request_id
 from users_client.transport import Security, security_from_env
 
 WRITES = ("add", "edit", "delete")
-
-
-def version() -> str:
-    """Returns the installed project's version, or the source tree's when running from a checkout."""
-    try:
-        return importlib.metadata.version("users-cqrs")
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    try:
-        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "unknown"
 
 
 def _fail(line: str, code: int) -> int:
