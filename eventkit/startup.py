@@ -12,6 +12,15 @@ from eventkit import db, migrations
 from eventkit.config import Database
 
 
+def migrate(database: Database, component: str) -> list[str]:
+    """Brings `database`'s schema up to date with `component`'s migrations on a connection of its own; returns what it applied.
+
+    The one entry point for a service (or a test) that needs the tables before it starts work.
+    """
+    with db.connect(database) as conn:
+        return migrations.apply(conn, component, database.schema)
+
+
 def migrating_connector(database: Database, component: str) -> Callable[[], psycopg.Connection[Any]]:
     """Returns a connect() that applies `component`'s migrations once, on the first connection that works.
 

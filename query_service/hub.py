@@ -10,10 +10,11 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-from eventkit import db, migrations
+from eventkit import db
 from eventkit.backoff import Backoff
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
+from eventkit.startup import migrate
 from query_service import messages, queries
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ class Hub:
     async def _follow(self) -> None:
         if not self.ready:
             # Whichever of projector and query service starts first creates the tables.
-            await asyncio.to_thread(_migrate, self._database)
+            await asyncio.to_thread(migrate, self._database, "read_model")
         async with await db.connect_async(self._database, autocommit=True) as conn:
             # LISTEN before reading: a projection committed in between is then both read and notified.
             await queries.listen(conn, PROJECTED_CHANNEL)
@@ -171,8 +172,3 @@ class Hub:
         for position, future in self._waiters:
             if position <= upto and not future.done():
                 future.set_result(None)
-
-
-def _migrate(database: Database) -> None:
-    with db.connect(database) as conn:
-        migrations.apply(conn, "read_model", database.schema)

@@ -18,8 +18,9 @@ import grpc
 import psycopg
 from psycopg.types.json import Jsonb
 
-from eventkit import db, migrations
+from eventkit import db
 from eventkit.config import Database
+from eventkit.startup import migrate
 from tests.support.processes import ROOT, ServiceProcess
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2, command_service_pb2_grpc
@@ -85,8 +86,7 @@ def status(event_store: Database, read_model: Database) -> dict[str, Any]:
 
 def prepare_event_store(event_store: Database) -> None:
     """Creates the event store's tables (what the command service does at start)."""
-    with db.connect(event_store) as conn:
-        migrations.apply(conn, "event_store", event_store.schema)
+    migrate(event_store, "event_store")
 
 
 def insert_events(conn: psycopg.Connection[Any], rows: list[tuple[str, int, str, Any]]) -> list[int]:

@@ -8,9 +8,10 @@ from typing import Any
 
 import psycopg
 
-from eventkit import db, migrations
+from eventkit import db
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
+from eventkit.startup import migrate
 
 ADDED, EDITED, DELETED = 1, 2, 3
 
@@ -25,8 +26,8 @@ class TinyProjection:
     def __init__(self, database: Database, name: str = "users") -> None:
         self.name = name
         self.database = database
+        migrate(database, "read_model")
         self.conn: psycopg.Connection[Any] = db.connect(database, autocommit=True)
-        migrations.apply(self.conn, "read_model", database.schema)
         with self.conn.transaction():
             self.conn.execute("INSERT INTO projection_checkpoint (name) VALUES (%s) ON CONFLICT DO NOTHING", [name])
         row = self.conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s", [name]).fetchone()
