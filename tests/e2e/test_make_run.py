@@ -38,6 +38,18 @@ def serving(make_run: LocalStack, name: str) -> bool:
     return health_status(f"127.0.0.1:{port}") == 1
 
 
+def devtools_run(make_run: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs what `make run` (no args) or `make run-X` (`--service X_service`) runs, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.run", *args],
+        cwd=ROOT,
+        env=make_run.env(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_make_run_keeps_the_stack_up_after_every_service_exited_and_ctrl_c_stops_the_restarted_ones(
     make_run: LocalStack,
 ) -> None:
@@ -85,28 +97,14 @@ def test_make_run_names_a_taken_port_and_starts_nothing(make_run: LocalStack) ->
         holder.listen()
         taken = holder.getsockname()[1]
         make_run.ports["QUERY_SERVICE_PORT"] = str(taken)
-        done = subprocess.run(
-            [sys.executable, "-m", "devtools.run"],
-            cwd=ROOT,
-            env=make_run.env(dict(os.environ)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = devtools_run(make_run)
     assert done.returncode == 1
     assert f"port {taken} (QUERY_SERVICE_PORT, for query_service) is already in use" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (make_run.folder / "pg").exists()
 
 
 def test_make_run_x_without_make_run_says_to_start_make_run(make_run: LocalStack) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "devtools.run", "--service", "projector_service"],
-        cwd=ROOT,
-        env=make_run.env(dict(os.environ)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = devtools_run(make_run, "--service", "projector_service")
     assert done.returncode == 1
     assert "no `make run` is running here" in done.stderr and "start `make run` first" in done.stderr
 
