@@ -28,10 +28,12 @@ $(VENV)/.installed: $(GEN) pyproject.toml
 
 protos: $(GEN)
 
+# PostgreSQL and the three services until Ctrl-C; writes what it uses to .run/ (env, *.pid).
 run: install
 	$(BIN)/python -m devtools.run
 
-# One service on its own, against the database `make run` started (e.g. after killing it there).
+# One service in the foreground, joining the stack `make run` runs (its DSNs and ports from .run/env);
+# it stops when `make run` does.
 run-command run-projector run-query: run-%: install
 	$(BIN)/python -m devtools.run --service $*_service
 
