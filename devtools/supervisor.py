@@ -126,10 +126,10 @@ def run() -> int:
     if account is not None:
         os.chown(directory.parent, *account)
     cluster = Cluster(directory, pg_port, durable=True, bindir=ensure_bindir(), account=account)
-    cluster.init()
-    cluster.start()
     services: list[ServiceProcess] = []
     try:
+        cluster.init()
+        cluster.start()
         for name in ("event_store", "read_model"):
             cluster.create_database(name)
         env = stack_env(cluster, ports)
@@ -143,6 +143,11 @@ def run() -> int:
     except ServiceFailed as exc:
         print(f"make run: {str(exc).splitlines()[0]} (its output is above); stopping everything", file=sys.stderr)
         return 1
+    except (RuntimeError, TimeoutError) as exc:  # PostgreSQL did not start: the message carries its log
+        print(f"make run: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting
+        return 130
     finally:
         shut_down(cluster, services, files)
 
