@@ -7,9 +7,7 @@ separate containers would not collide). Everything else, including the commands,
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -26,7 +24,7 @@ from deploy.checks.code import module_command
 from deploy.checks.compose import command, depends_on, environment, load, start_order
 from deploy.checks.dockerfile import parse
 from deploy.checks.pods import containers
-from devtools.pgcluster import free_port
+from devtools.processes import die_with_parent, free_port
 from tests.support.processes import PORT_VARIABLE, ROOT, ServiceProcess
 from users.v1 import command_service_pb2, command_service_pb2_grpc, query_service_pb2, query_service_pb2_grpc
 
@@ -53,7 +51,7 @@ class DeployedProcess(ServiceProcess):
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL),  # dies with the test run
+                preexec_fn=die_with_parent,
             )
         return self
 
