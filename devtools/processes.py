@@ -145,8 +145,9 @@ class ServiceProcess:
         """
         if self.module not in PORTS:
             return health_status(self.address)
-        from deploy.healthcheck import probe_channel  # late: it imports grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        from deploy.healthcheck import probe_channel  # late: it imports grpc
 
         env = {**os.environ, **self.env, "LISTEN_HOST": "127.0.0.1", PORTS[self.module].variable: str(self.port)}
         _, channel = probe_channel(self.module, env)
