@@ -68,10 +68,13 @@ class QueryService(pb_grpc.QueryServiceServicer):
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> Any:
         user_id = requests.parse_id(request.id)
         await self._reflect(requests.min_position(request.min_position), context)
+        # Read before the query: the answer reflects at least this position, which tells a caller
+        # whether its write (a later position) can be in it yet.
+        read_position = self._hub.head
         async with self._pool.connection() as conn:
             row = await queries.get_user(conn, user_id)
         if row is None:
-            raise NotFound(f"user {user_id} not found", user_id=user_id)
+            raise NotFound(f"user {user_id} not found", user_id=user_id, read_position=str(read_position))
         return pb.GetUserResponse(user=messages.user(row))
 
     @grpc_errors

@@ -42,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         user_id=getattr(args, "id", "") or "",
         request_id=getattr(args, "request_id", "") or "",
         is_command=args.command in WRITES,
+        min_position=getattr(args, "min_position", 0) or 0,
     )
     try:
         with UsersClient(args.command_addr, args.query_addr, timeout=args.timeout, security=_security(args)) as client:
@@ -51,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if args.command == "watch":
             return messages.OK  # Ctrl-C is how a watch is meant to end
-        return _fail("interrupted; a command may or may not have been applied", messages.INTERRUPTED)
+        return _fail(messages.interrupted(context), messages.INTERRUPTED)
     return messages.OK
 
 

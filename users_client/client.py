@@ -141,9 +141,11 @@ class UsersClient:
         response = self._query(self._queries.ListUsers, request, timeout)
         return models.Page([models.User.from_proto(u) for u in response.users], response.next_page_token)
 
-    def iter_users(self, *, name_prefix: str = "", page_size: int = 0, min_position: int = 0) -> Iterator[models.User]:
-        """Yields every user, page after page (each page has its own deadline)."""
-        token = ""
+    def iter_users(
+        self, *, name_prefix: str = "", page_size: int = 0, page_token: str = "", min_position: int = 0
+    ) -> Iterator[models.User]:
+        """Yields every user from the page of `page_token` ('' for the first) on, page after page (each with its own deadline)."""
+        token = page_token
         while True:
             page = self.list_users(
                 name_prefix=name_prefix, page_size=page_size, page_token=token, min_position=min_position

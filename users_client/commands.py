@@ -47,7 +47,12 @@ def get(client: UsersClient, args: argparse.Namespace, out: TextIO) -> None:
 def list_(client: UsersClient, args: argparse.Namespace, out: TextIO) -> None:
     """Prints one page of users (every page with --all) as a table."""
     if args.all:
-        everyone = client.iter_users(name_prefix=args.prefix, page_size=args.page_size, min_position=args.min_position)
+        everyone = client.iter_users(
+            name_prefix=args.prefix,
+            page_size=args.page_size,
+            page_token=args.page_token,
+            min_position=args.min_position,
+        )
         page = models.Page(list(everyone), "")
     else:
         page = client.list_users(

@@ -31,6 +31,7 @@ class Context:
     user_id: str = ""
     request_id: str = ""
     is_command: bool = False
+    min_position: int = 0  # what a read asked to reflect (0: no wait)
 
 
 def _retry_hint(context: Context) -> str:
@@ -65,12 +66,34 @@ def _unavailable(error: errors.Unavailable, where: str, context: Context) -> str
     return f"{where} is unavailable: {error.message}{hint}"
 
 
+def _not_found(error: errors.NotFound, context: Context) -> str:
+    user_id = error.metadata.get("user_id") or context.user_id
+    read_position = error.metadata.get("read_position", "")
+    if context.is_command or context.min_position or not read_position:
+        return f"user {user_id} not found (see `users list`)"
+    # A read without --min-position may simply be early: the read model lags the writes a little.
+    return (
+        f"user {user_id} not found in the read model as of position {read_position}; if it was written just now,"
+        " the projector may not have applied it yet: retry with --min-position POSITION (the position its write"
+        " printed), or see `users list`"
+    )
+
+
+def interrupted(context: Context) -> str:
+    """Returns the message for Ctrl-C during a one-shot command; only a write can have changed anything."""
+    if context.is_command and context.request_id:
+        return (
+            "interrupted; the command may or may not have been applied: re-run it with"
+            f" --request-id {context.request_id} to have it applied exactly once"
+        )
+    return "interrupted"
+
+
 def describe(error: errors.UsersError, context: Context = Context()) -> tuple[str, int]:
     """Returns the one-line message and the exit code for `error`."""
     where = f"the {error.service} at {error.address}" if error.service else "the service"
     if isinstance(error, errors.NotFound):
-        user_id = error.metadata.get("user_id") or context.user_id
-        return f"user {user_id} not found (see `users list`)", NOT_FOUND
+        return _not_found(error, context), NOT_FOUND
     if isinstance(error, errors.VersionConflict):
         current = error.current_version
         if current is None:

@@ -40,25 +40,37 @@ class Parser(argparse.ArgumentParser):
         self.exit(messages.USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+# The CLI names event types one way, by their short names; `UserAdded` and the like are accepted too,
+# since that is how `watch` prints them.
+TYPE_CHOICES = ", ".join(name.lower().removeprefix("user") for name in models.EVENT_TYPES)
+
+
 def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {raw}")
+    # argparse would report a ValueError as "invalid _positive_float value": say what is wanted instead.
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {raw!r}") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {raw}")
     return value
 
 
 def _non_negative(raw: str) -> int:
-    value = int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number (0, 1, 2 ...), got {raw!r}") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {raw}")
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {raw}")
     return value
 
 
 def _event_type(raw: str) -> str:
     try:
         return models.EVENT_TYPE_NAMES[models.event_type_number(raw)]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown event type {raw!r} (choose from {TYPE_CHOICES})") from None
 
 
 def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -208,7 +220,7 @@ def build() -> Parser:
         action="append",
         type=_event_type,
         metavar="T",
-        help="only events of this type: added, edited, deleted (repeatable)",
+        help=f"only events of this type: {TYPE_CHOICES} (repeatable)",
     )
     watch.add_argument("--user", default="", metavar="ID", help="only events of this user")
     sub("help", "show this help", "users help")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,8 +51,11 @@ def test_get_reads_its_own_write_and_prints_the_user(stack) -> None:
 
 def test_get_of_an_unknown_user_is_one_line_with_exit_code_3(stack) -> None:
     missing = str(uuid.uuid4())
-    result = users(stack, "get", missing)
+    result = users(stack, "get", missing, "--min-position", "1")
     assert (result.code, result.out, result.err) == (3, "", f"error: user {missing} not found (see `users list`)\n")
+    early = users(stack, "get", missing)
+    assert early.code == 3 and early.err.count("\n") == 1
+    assert early.err.startswith(f"error: user {missing} not found in the read model as of position ")
 
 
 def test_list_prints_an_aligned_table_a_page_at_a_time(stack) -> None:
@@ -136,3 +142,58 @@ def test_an_unreachable_query_service_names_its_address_with_exit_code_5() -> No
     result = run_cli("list", "--query-addr", address, env={})
     assert (result.code, result.out) == (5, "")
     assert result.err == f"error: cannot reach the query service at {address} — is `make run` running?\n"
+
+
+def test_list_all_from_a_page_token_starts_at_that_page(stack) -> None:
+    prefix = unique_prefix()
+    positions = [add(stack, f"{prefix}{name}")[1] for name in ("a", "b", "c", "d", "e")]
+    first = users(stack, "list", "--prefix", prefix, "--page-size", "2", "--min-position", str(max(positions)))
+    token = re.fullmatch(r"more users: add --page-token (\S+) \(or use --all\)\n", first.err).group(1)
+    rest = users(stack, "--json", "list", "--prefix", prefix, "--page-size", "2", "--page-token", token, "--all")
+    assert rest.code == 0
+    assert [u["name"] for u in rest.json()["users"]] == [f"{prefix}{name}" for name in ("c", "d", "e")]
+
+
+def _connected_to(pid: int, port: int) -> bool:
+    """Tells whether process `pid` holds an established TCP connection to local `port` (read from /proc)."""
+    fd_dir = Path(f"/proc/{pid}/fd")
+    inodes = set()
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port, state, inode = int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            if remote_port == port and state == "01" and inode in inodes:  # 01: ESTABLISHED
+                return True
+    return False
+
+
+def test_ctrl_c_during_a_read_is_exit_130_and_says_nothing_about_commands(stack) -> None:
+    waiting = Watcher(
+        "get", str(uuid.uuid4()), "--min-position", "999999999", "--timeout", "120", env=stack.client_env()
+    )
+    try:
+        assert stack.query is not None
+        wait_until(lambda: _connected_to(waiting.process.pid, stack.query.port), 60, message="the read to be sent")
+        assert waiting.interrupt() == 130
+    finally:
+        waiting.kill()
+    assert waiting.errors() == ["error: interrupted"] and waiting.lines() == []
+
+
+def test_get_of_a_user_the_projector_has_not_applied_suggests_min_position(stack) -> None:
+    assert stack.projector is not None
+    stack.projector.terminate()
+    try:
+        user_id, position = add(stack, "Not Yet Projected")
+        result = users(stack, "get", user_id)
+        assert result.code == 3 and result.out == ""
+        assert result.err.startswith(f"error: user {user_id} not found in the read model as of position ")
+        assert "the projector may not have applied it yet: retry with --min-position" in result.err
+    finally:
+        stack.start_projector()
+    assert users(stack, "get", user_id, "--min-position", str(position)).code == 0

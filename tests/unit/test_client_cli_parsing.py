@@ -91,3 +91,32 @@ def test_the_console_script_is_the_clis_main() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, function = scripts["users"].partition(":")
     assert (module, function) == ("users_client.cli", "main") and callable(getattr(cli, function))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["edit", "--id", ID, "--name", "x", "--expected-version", "abc"],
+            "error: argument --expected-version: expected a whole number (0, 1, 2 ...), got 'abc'"
+            " (see `users edit --help`)\n",
+        ),
+        (["get", ID, "--min-position", "-1"], "error: argument --min-position: must be 0 or more, got -1"),
+        (["--timeout", "soon", "list"], "error: argument --timeout: expected a number of seconds, got 'soon'"),
+        (["--timeout", "nan", "list"], "error: argument --timeout: must be more than 0, got nan"),
+    ],
+)
+def test_a_malformed_number_says_what_is_expected(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert err.startswith(message) and "_non_negative" not in err and "_positive_float" not in err
+
+
+def test_watch_types_are_named_one_way_in_the_help_and_in_the_error(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["watch", "--type", "renamed"])
+    assert "unknown event type 'renamed' (choose from added, edited, deleted)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["watch", "--help"])
+    assert "only events of this type: added, edited, deleted (repeatable)" in " ".join(capsys.readouterr().out.split())

@@ -100,3 +100,23 @@ def test_a_failed_command_names_the_request_id_that_makes_its_retry_safe() -> No
         line
         == "the command service at a:1 did not answer in time (no answer within 1s); it is safe to retry with --request-id r-1"
     )
+
+
+def test_ctrl_c_during_a_read_says_nothing_about_commands_applied() -> None:
+    assert messages.interrupted(messages.Context()) == "interrupted"
+    written = messages.interrupted(messages.Context(request_id="r-2", is_command=True))
+    assert (
+        written.startswith("interrupted; the command may or may not have been applied")
+        and "--request-id r-2" in written
+    )
+
+
+def test_a_user_missing_from_the_read_model_suggests_it_may_not_be_applied_yet() -> None:
+    missing = errors.NotFound("user u-1 not found", metadata={"user_id": "u-1", "read_position": "41"})
+    line, code = messages.describe(missing, messages.Context(user_id="u-1"))
+    assert code == 3 and line.startswith("user u-1 not found in the read model as of position 41;")
+    assert "--min-position" in line
+    # Once the read waited for a position, or for a command, "not found" is the whole answer.
+    waited, _ = messages.describe(missing, messages.Context(user_id="u-1", min_position=50))
+    command, _ = messages.describe(missing, messages.Context(user_id="u-1", is_command=True))
+    assert waited == command == "user u-1 not found (see `users list`)"
