@@ -10,6 +10,7 @@ from psycopg import sql
 
 from eventkit.channels import EVENTS_CHANNEL, PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
+from eventkit.namekey import name_key
 from eventkit.rows import UserRow
 from projector_service.fold import Plan
 
@@ -98,14 +99,22 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     if plan.deletes:
         conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", [plan.deletes])
     if plan.upserts:
+        # name_key is what ListUsers' prefix search compares: the same function computes the prefix's key.
         columns = list(
-            zip(*((u.id, u.name, u.version, u.create_time, u.update_time, u.position) for u in plan.upserts))
+            zip(
+                *(
+                    (u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position)
+                    for u in plan.upserts
+                )
+            )
         )
         conn.execute(
-            "INSERT INTO users (id, name, version, create_time, update_time, position)"
-            " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int8[], %b::timestamptz[], %b::timestamptz[], %b::int8[])"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version,"
-            " create_time = excluded.create_time, update_time = excluded.update_time, position = excluded.position",
+            "INSERT INTO users (id, name, name_key, version, create_time, update_time, position)"
+            " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int8[], %b::timestamptz[],"
+            " %b::timestamptz[], %b::int8[])"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,"
+            " version = excluded.version, create_time = excluded.create_time, update_time = excluded.update_time,"
+            " position = excluded.position",
             [list(c) for c in columns],
         )
     if plan.log:

@@ -8,11 +8,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from eventkit.namekey import prefix_range
 from eventkit.rows import LogRow, UserRow
-
-# The name expression of the index users_name_key, written exactly as in 0001_read_model.sql: the
-# planner uses the index only for this very expression (the "C" collation included).
-_NAME_KEY = 'lower(name) COLLATE "C"'
 
 _USER_COLUMNS = "id::text, name, version, create_time, update_time, position"
 _EVENT_COLUMNS = "position, type, user_id::text, version, name, record_time"
@@ -33,19 +30,28 @@ async def get_user(conn: psycopg.AsyncConnection[Any], user_id: str) -> UserRow 
     return UserRow(*row) if row else None
 
 
-def escape_like(text: str) -> str:
-    """Returns `text` with LIKE's wildcards and escape character escaped (default escape: backslash)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def list_users_query(prefix: str, after: tuple[str, str], limit: int) -> tuple[str, dict[str, Any]]:
+    """Returns the SQL and parameters of one ListUsers page: users whose name key starts with the prefix's, after `after`.
 
+    name_key is the Unicode case-folded name (eventkit/namekey.py), a "C"-collated column: its order
+    is code-point order, so "starts with" is the range [low, high) and the index users_name_key
+    (name_key, id) serves the prefix, the keyset start and the ORDER BY in one range scan, whatever
+    the database's default collation (lower() under the C locale folds ASCII only: `é` did not find
+    "Émile"). No LIKE: its wildcards need no escaping, and a generic plan uses the range too.
+    """
+    low, high = prefix_range(prefix)
+    upper = "AND name_key < %(high)s" if high is not None else ""
+    query = f"""
+        SELECT {_USER_COLUMNS}, name_key
+        FROM users
+        WHERE name_key >= %(low)s {upper}
+          AND (name_key, id) > (%(after_name)s, %(after_id)s::uuid)
+        ORDER BY name_key, users.id  -- users.id: a bare "id" would be the text column selected above
+        LIMIT %(limit)s
+    """
+    params = {"low": low, "high": high, "after_name": after[0], "after_id": after[1], "limit": limit}
+    return query, params
 
-LIST_USERS = f"""
-    SELECT {_USER_COLUMNS}, {_NAME_KEY}
-    FROM users
-    WHERE {_NAME_KEY} LIKE lower(%(pattern)s) || '%%'
-      AND ({_NAME_KEY}, id) > (%(after_name)s COLLATE "C", %(after_id)s::uuid)
-    ORDER BY {_NAME_KEY}, users.id  -- users.id: a bare "id" would be the text column selected above
-    LIMIT %(limit)s
-"""
 
 # The smallest key: '' sorts first in "C" and the nil UUID is the smallest id.
 FIRST_KEY = ("", "00000000-0000-0000-0000-000000000000")
@@ -54,15 +60,13 @@ FIRST_KEY = ("", "00000000-0000-0000-0000-000000000000")
 async def list_users(
     conn: psycopg.AsyncConnection[Any], prefix: str, after: tuple[str, str], limit: int
 ) -> list[tuple[UserRow, str]]:
-    """Returns up to `limit` users whose lower-cased name starts with lower(prefix), after key `after`.
+    """Returns up to `limit` users whose case-folded name starts with the case-folded prefix, after key `after`.
 
     Keyset pagination: one index range scan from `after`, so page 1,000 costs what page 1 costs.
-    Each user comes with its sort key (lower-cased name) for the next page's token.
+    Each user comes with its sort key (its name key) for the next page's token.
     """
-    params = {"pattern": escape_like(prefix), "after_name": after[0], "after_id": after[1], "limit": limit}
-    # prepare=False: an unnamed statement is planned with its values, so the LIKE prefix becomes an
-    # index range; a generic plan (what a prepared statement may settle on) could not use it.
-    cur = await conn.execute(LIST_USERS, params, prepare=False)
+    query, params = list_users_query(prefix, after, limit)
+    cur = await conn.execute(query, params)
     return [(UserRow(*row[:6]), row[6]) for row in await cur.fetchall()]
 
 

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from eventkit.migrations import name_keys
+
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("event_store", "read_model")
+
+# Steps that SQL cannot express, run right after the script of the same version, in its transaction.
+AFTER_SCRIPT: dict[tuple[str, int], Callable[[psycopg.Connection[Any]], None]] = {
+    ("read_model", 3): name_keys.fill,
+}
 
 
 def _scripts(component: str) -> list[tuple[int, str, str]]:
@@ -25,8 +33,8 @@ def _scripts(component: str) -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def apply(conn: psycopg.Connection[Any], component: str, schema: str) -> list[str]:
-    """Brings `schema` up to date with `component`'s migrations; returns the names it applied."""
+def apply(conn: psycopg.Connection[Any], component: str, schema: str, upto: int | None = None) -> list[str]:
+    """Brings `schema` up to date with `component`'s migrations (or up to version `upto`); returns the names it applied."""
     if component not in COMPONENTS:
         raise ValueError(f"unknown migration component {component!r}")
     table = sql.Identifier(f"{component}_migrations")
@@ -45,9 +53,12 @@ def apply(conn: psycopg.Connection[Any], component: str, schema: str) -> list[st
         )
         done = {row[0] for row in conn.execute(sql.SQL("SELECT version FROM {}").format(table))}
         for version, name, script in _scripts(component):
-            if version in done:
+            if version in done or (upto is not None and version > upto):
                 continue
             conn.execute(script)  # trusted files shipped with the code
+            step = AFTER_SCRIPT.get((component, version))
+            if step is not None:
+                step(conn)
             conn.execute(sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(table), [version, name])
             applied_now.append(name)
     for name in applied_now:

@@ -64,7 +64,7 @@ def test_a_rebuild_swaps_in_a_fresh_replay_while_writes_and_queries_continue(
             assert row == (version,), f"user {user}: {row}"
 
     def list_users(conn: Any) -> None:
-        rows = conn.execute('SELECT id FROM users ORDER BY lower(name) COLLATE "C", id LIMIT 50').fetchall()
+        rows = conn.execute("SELECT id FROM users ORDER BY name_key, id LIMIT 50").fetchall()
         assert len(rows) == 50
 
     seen: list[int] = []

@@ -11,6 +11,7 @@ import pytest
 from psycopg import sql
 
 from eventkit import db
+from eventkit.namekey import name_key
 from query_service import queries
 from query_service.tokens import PageTokens
 from tests.support.query import QueryServer, query_server
@@ -140,19 +141,42 @@ def test_the_prefix_filter_and_a_later_page_are_both_index_range_scans(read_mode
     projection.apply([(1, str(uuid.uuid4()), f"user {i:04d}") for i in range(2000)])
     with db.connect(read_model, autocommit=True) as conn:
         conn.execute("ANALYZE users")
-        params = {
-            "pattern": queries.escape_like("User 01"),
-            "after_name": "user 0150",
-            "after_id": str(uuid.uuid4()),
-            "limit": 51,
-        }
-        # Unnamed statement, planned with its values, as the service sends it.
-        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + queries.LIST_USERS, params, prepare=False))
+        query, params = queries.list_users_query("User 01", ("user 0150", str(uuid.uuid4())), 51)
+        # Planned with its values (as the service sends it), and as a generic plan (a prepared statement).
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + query, params, prepare=False))
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        generic = "\n".join(row[0] for row in conn.execute("EXPLAIN " + query, params, prepare=True))
 
-    assert "users_name_key" in plan and "Seq Scan" not in plan and "Sort" not in plan, plan
+    for shown in (plan, generic):
+        assert "users_name_key" in shown and "Seq Scan" not in shown and "Sort" not in shown, shown
     index_cond = next(line for line in plan.splitlines() if "Index Cond" in line)
-    assert ">= 'user 01'" in index_cond and "< 'user 02'" in index_cond, plan  # the prefix became a range
+    assert ">= 'user 01'" in index_cond and "< 'user 02'" in index_cond, plan  # the prefix is a range
     assert "ROW(" in index_cond, plan  # the keyset start is part of the range, not a filter
+
+
+def test_list_users_prefix_is_case_insensitive_beyond_ascii(projection, query) -> None:
+    names = ["Émile", "émilie", "Emil", "Σοφία", "ΣΟΦΟΚΛΗΣ", "σοφός", "Straße", "STRASSER", "Ödön", "E\u0301tienne"]
+    projection.apply([(1, str(uuid.uuid4()), name) for name in names])
+
+    def found(prefix: str) -> list[str]:
+        return sorted(name for name, _ in list_all(query, 2, prefix))
+
+    assert found("é") == sorted(["Émile", "émilie", "E\u0301tienne"])
+    assert found("ÉMIL") == sorted(["Émile", "émilie"])
+    assert found("ΣΟΦ") == sorted(["Σοφία", "ΣΟΦΟΚΛΗΣ", "σοφός"])
+    assert found("ΣΟΦΌΣ") == ["σοφός"]  # a final ς folds to σ, as a capital Σ does
+    assert found("strasse") == sorted(["Straße", "STRASSER"])
+    assert found("ö") == ["Ödön"] and found("e") == ["Emil"]
+
+
+def test_list_users_orders_by_the_case_folded_name(projection, query) -> None:
+    names = ["Ωmega", "alpha", "Émile", "ÄRGER", "zeta", "Beta", "émile"]
+    projection.apply([(1, str(uuid.uuid4()), name) for name in names])
+
+    listed = [name for name, _ in list_all(query, 3)]
+
+    assert [name_key(name) for name in listed] == sorted(name_key(name) for name in names)
+    assert sorted(listed) == sorted(names)
 
 
 def test_reads_answer_unavailable_not_internal_while_the_read_model_is_unreachable(

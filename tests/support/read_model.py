@@ -11,6 +11,7 @@ import psycopg
 from eventkit import db
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
+from eventkit.namekey import name_key
 from eventkit.startup import migrate
 
 ADDED, EDITED, DELETED = 1, 2, 3
@@ -68,13 +69,14 @@ class TinyProjection:
     def _apply_one(self, event_type: int, user_id: str, name: str, version: int, now: datetime) -> None:
         if event_type == ADDED:
             self.conn.execute(
-                "INSERT INTO users (id, name, version, create_time, update_time, position) VALUES (%s, %s, %s, %s, %s, %s)",
-                [user_id, name, version, now, now, self.position],
+                "INSERT INTO users (id, name, name_key, version, create_time, update_time, position)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [user_id, name, name_key(name), version, now, now, self.position],
             )
         elif event_type == EDITED:
             self.conn.execute(
-                "UPDATE users SET name = %s, version = %s, update_time = %s, position = %s WHERE id = %s",
-                [name, version, now, self.position, user_id],
+                "UPDATE users SET name = %s, name_key = %s, version = %s, update_time = %s, position = %s WHERE id = %s",
+                [name, name_key(name), version, now, self.position, user_id],
             )
         else:
             self.conn.execute("DELETE FROM users WHERE id = %s", [user_id])
