@@ -57,6 +57,12 @@ class UnreadableHistory(DomainError):
     reason = "USER_HISTORY_UNREADABLE"
 
 
+class OutOfRange(DomainError):
+    """A position lies beyond the event store's head: nothing has been written there yet."""
+
+    reason = "POSITION_BEYOND_HEAD"
+
+
 class Unavailable(DomainError):
     """A database the call needs cannot be reached now; retrying later may succeed."""
 

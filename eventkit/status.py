@@ -27,6 +27,7 @@ STATUS_OF: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.VersionConflict: grpc.StatusCode.ABORTED,
     errors.RequestIdReused: grpc.StatusCode.ALREADY_EXISTS,
     errors.UnreadableHistory: grpc.StatusCode.DATA_LOSS,
+    errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,

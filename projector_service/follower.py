@@ -178,6 +178,7 @@ class Follower:
         if now >= self._next_heartbeat:
             # On the lock's connection: if that connection is gone, so is the lock, and this raises.
             store.heartbeat(self._lock, self._name, self._identity)
+            store.record_store_head(self._lock, self._reader, self._name)
             self._next_heartbeat = now + self._s.heartbeat_interval
 
     def _set_serving(self, serving: bool) -> None:

@@ -189,6 +189,17 @@ def heartbeat(conn: Conn, name: str, leader: str, first: bool = False) -> None:
     )
 
 
+def record_store_head(lock: Conn, reader: Conn, name: str) -> None:
+    """Records the event store's head and a read-model time taken before reading it (for StreamEvents' range check)."""
+    # The time first, then the head: every event committed before that time is at or below the head.
+    row = lock.execute("SELECT now()").fetchone()
+    head = reader.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    assert row is not None and head is not None
+    lock.execute(
+        "UPDATE projector_status SET store_head = %s, store_head_time = %s WHERE name = %s", [head[0], row[0], name]
+    )
+
+
 def record_stall(conn: Conn, name: str, position: int | None, error: str) -> None:
     """Records why the projector cannot advance (position None: not an event's fault, e.g. a lost database)."""
     conn.execute(

@@ -65,6 +65,11 @@ class Hub:
         self._connected = False
 
     @property
+    def projection(self) -> str:
+        """The name of the projection this hub follows."""
+        return self._projection
+
+    @property
     def subscribers(self) -> int:
         """How many streams are attached (live or catching up)."""
         return len(self._all)

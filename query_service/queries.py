@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -81,6 +82,32 @@ async def checkpoint(conn: psycopg.AsyncConnection[Any], projection: str) -> Che
     )
     row = await cur.fetchone()
     return Checkpoint(row[0], row[1]) if row else Checkpoint(0, None)
+
+
+@dataclass(frozen=True)
+class StoreHead:
+    """The event store's head as the projector last read it, and whether it read it after `since`."""
+
+    position: int
+    after_since: bool
+
+
+async def clock(conn: psycopg.AsyncConnection[Any]) -> datetime:
+    """Returns the read model's current time (the clock the projector stamps its store-head readings with)."""
+    cur = await conn.execute("SELECT now()")
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def store_head(conn: psycopg.AsyncConnection[Any], projection: str, since: datetime) -> StoreHead | None:
+    """Returns the projector's last reading of the store's head, or None when it never took one."""
+    cur = await conn.execute(
+        "SELECT store_head, store_head_time >= %s FROM projector_status WHERE name = %s AND store_head IS NOT NULL",
+        [since, projection],
+    )
+    row = await cur.fetchone()
+    return StoreHead(row[0], row[1]) if row else None
 
 
 async def log_between(

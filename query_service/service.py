@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from eventkit.errors import DeadlineExceeded, NotFound, Unavailable
 from eventkit.status import grpc_errors
-from query_service import messages, queries, requests
+from query_service import horizon, messages, queries, requests
 from query_service.hub import Hub
 from query_service.stream import ShuttingDown, Subscription
 from query_service.tokens import PageTokens
@@ -96,6 +96,11 @@ class QueryService(pb_grpc.QueryServiceServicer):
         wanted = requests.stream_filter(list(request.event_types), request.user_id)
         after = requests.after_position(request.HasField("after_position"), request.after_position)
         self._require_ready()
+        if after is not None:
+            remaining = context.time_remaining()
+            await horizon.check_after(
+                self._pool, self._hub, after, horizon.READING_WAIT_SECONDS if remaining is None else remaining
+            )
         subscription = Subscription(self._hub, self._pool, wanted, self._buffer, self._heartbeat)
         # Frees the subscriber the moment the call ends, even while the stream is parked in a write.
         context.add_done_callback(lambda _: self._hub.detach(subscription.subscriber))

@@ -59,6 +59,15 @@ class RequestIdReused(UsersError):
     """The request_id was already used for a different request."""
 
 
+class OutOfRange(UsersError):
+    """A stream was asked to start after a position beyond the event store's head."""
+
+    @property
+    def store_head(self) -> int | None:
+        raw = self.metadata.get("store_head", "")
+        return int(raw) if raw.isdigit() else None
+
+
 class Unavailable(UsersError):
     """The service (or its database) cannot be reached now; retrying later may succeed."""
 
@@ -77,6 +86,7 @@ _CLASS_OF: dict[grpc.StatusCode, type[UsersError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ABORTED: VersionConflict,
     grpc.StatusCode.ALREADY_EXISTS: RequestIdReused,
+    grpc.StatusCode.OUT_OF_RANGE: OutOfRange,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
 }

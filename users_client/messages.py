@@ -105,6 +105,15 @@ def describe(error: errors.UsersError, context: Context = Context()) -> tuple[st
         )
     if isinstance(error, errors.InvalidArgument):
         return f"invalid input: {error.message}", USAGE
+    if isinstance(error, errors.OutOfRange):
+        head = error.store_head
+        if head is None:
+            return f"out of range: {error.message}", USAGE
+        return (
+            f"--after {error.metadata.get('after_position', '?')} is beyond the event store's head ({head}):"
+            f" nothing has been written there yet; use --after {head} or less, or leave --after out for new events only",
+            USAGE,
+        )
     if isinstance(error, errors.RequestIdReused):
         return (
             f"request id {context.request_id} was already used for a different request; use a new --request-id",

@@ -111,7 +111,7 @@ def test_a_stale_expected_version_is_a_version_conflict_with_exit_code_4(stack) 
         (("add",), "error: the following arguments are required: --name/-n/--username (see `users add --help`)\n"),
         (
             ("delete", "--id", "x", "--expected-version", "-1"),
-            "error: argument --expected-version: must be >= 0, got -1 (see `users delete --help`)\n",
+            "error: argument --expected-version: must be 0 or more, got -1 (see `users delete --help`)\n",
         ),
         (("frobnicate",), None),
     ],

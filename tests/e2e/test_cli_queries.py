@@ -197,3 +197,16 @@ def test_get_of_a_user_the_projector_has_not_applied_suggests_min_position(stack
     finally:
         stack.start_projector()
     assert users(stack, "get", user_id, "--min-position", str(position)).code == 0
+
+
+def test_watch_after_a_position_beyond_the_store_head_is_refused_with_exit_code_2(stack) -> None:
+    _, head = add(stack, "Head Marker")
+    beyond = head + 99_999
+    result = users(stack, "watch", "--after", str(beyond), "--timeout", "30")
+    assert (result.code, result.out) == (2, "")
+    found = re.fullmatch(
+        rf"error: --after {beyond} is beyond the event store's head \((\d+)\): nothing has been written there yet;"
+        r" use --after \1 or less, or leave --after out for new events only\n",
+        result.err,
+    )
+    assert found is not None and head <= int(found.group(1)) < beyond, result.err
