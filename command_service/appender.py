@@ -13,11 +13,23 @@ from typing import Any
 
 import psycopg
 
-from command_service import batch, domain, metrics, store
+from command_service import answers, batch, domain, metrics, store
 from eventkit.codec import RecordedEvent
-from eventkit.errors import DomainError, Unavailable
+from eventkit.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+# How long a stopping server waits for a cancelled batch to roll back, and for the writer to end.
+CANCEL_WAIT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on the append path, in seconds: waiting for the append lock, and any one statement."""
+
+    lock: float = 5.0
+    statement: float = 10.0
+
 
 # A unique violation can only come from a writer that bypassed the append lock; the batch is then
 # decided again against what that writer committed.
@@ -40,27 +52,71 @@ class Appender:
     command that arrived while the previous batch was committing.
     """
 
-    def __init__(self, connect: Callable[[], psycopg.Connection[Any]], batch_max: int = 256) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        batch_max: int = 256,
+        timeouts: Timeouts = Timeouts(),
+    ) -> None:
         self._connect = connect
         self._batch_max = batch_max
+        self._timeouts = timeouts
         self._queue: queue.SimpleQueue[tuple[domain.Command, Future[Outcome]] | None] = queue.SimpleQueue()
         self._conn: psycopg.Connection[Any] | None = None
         self._thread = threading.Thread(target=self._run, name="appender", daemon=True)
+        self._lock = threading.Lock()
+        self._in_flight: list[Future[Outcome]] = []
+        self._settled = threading.Event()
+        self._abandoned = False
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Finishes the batches already queued, then closes the connection."""
+    def stop(self, timeout: float = CANCEL_WAIT_SECONDS) -> None:
+        """Finishes the batches already queued (for up to `timeout` seconds), then closes the connection."""
         self._queue.put(None)
-        self._thread.join()
-        if self._conn is not None:
+        self._thread.join(timeout)
+        while True:  # commands queued behind the stop are answered, never left waiting
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                answers.resolve(item[1], answers.refused())
+        if not self._thread.is_alive() and self._conn is not None:
+            # Closed only by its own thread's end: a connection blocked in a call is never closed under it.
             self._conn.close()
+
+    def abandon(self) -> None:
+        """Ends the work of a stopping server: queued commands and the batch in flight answer UNAVAILABLE.
+
+        The batch in flight is cancelled in the database first, and answered only once its rollback
+        is confirmed, so it never commits after its callers were told UNAVAILABLE. Only when the
+        database does not even answer the cancel are its callers told that the outcome is unknown.
+        """
+        self._abandoned = True
+        with self._lock:
+            batch, conn = list(self._in_flight), self._conn
+            self._settled.clear()
+        if not batch:
+            return
+        if conn is not None:
+            try:
+                conn.cancel_safe(timeout=CANCEL_WAIT_SECONDS)
+            except Exception as exc:  # unreachable or hung: what follows still bounds the stop
+                log.warning("cancelling the batch in flight failed", extra={"error": str(exc).strip()})
+        if not self._settled.wait(CANCEL_WAIT_SECONDS):
+            log.warning("the event store does not answer; batch outcome unknown", extra={"commands": len(batch)})
+            for future in batch:
+                answers.resolve(future, answers.outcome_unknown())
 
     def submit(self, command: domain.Command) -> Future[Outcome]:
         """Queues a command; the future gives its Outcome or raises its DomainError."""
         future: Future[Outcome] = Future()
-        self._queue.put((command, future))
+        if self._abandoned:
+            future.set_exception(answers.refused())
+        else:
+            self._queue.put((command, future))
         return future
 
     def _run(self) -> None:
@@ -79,35 +135,46 @@ class Appender:
                     stopping = True
                     break
                 pending.append(item)
-            self._settle(pending)
+            if self._abandoned:
+                for _, future in pending:
+                    answers.resolve(future, answers.refused())
+            else:
+                self._settle(pending)
 
     def _settle(self, pending: list[tuple[domain.Command, Future[Outcome]]]) -> None:
         commands = [command for command, _ in pending]
         metrics.BATCH_SIZE.observe(len(commands))
         started = time.perf_counter()
+        with self._lock:
+            self._in_flight = [future for _, future in pending]
+        results: list[Outcome | BaseException]
         try:
-            answers = self._append(commands)
+            results = self._append(commands)
+        except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+            # A timeout, or the cancel of a stopping server: the server rolled the transaction back.
+            log.warning("append cancelled", extra={"error": str(exc).strip()})
+            results = [answers.timed_out() for _ in pending]
         except psycopg.OperationalError as exc:
             # The outcome of a commit cut off mid-way is unknown; request ids make the retry safe.
             log.warning("event store unreachable", extra={"error": str(exc).strip()})
             self._discard_connection()
-            answers = [Unavailable("the event store is unreachable; retry later")] * len(pending)
+            results = [answers.unreachable() for _ in pending]
         except Exception as exc:
             log.exception("append failed")
             self._discard_connection()
-            answers = [exc] * len(pending)
+            results = [exc] * len(pending)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        for (command, future), answer in zip(pending, answers):
+        for (command, future), answer in zip(pending, results):
             outcome = (
                 answer.reason
                 if isinstance(answer, DomainError)
                 else ("error" if isinstance(answer, BaseException) else "ok")
             )
             metrics.COMMANDS.labels(type(command).__name__, outcome).inc()
-            if isinstance(answer, BaseException):
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
+            answers.resolve(future, answer)
+        with self._lock:
+            self._in_flight = []
+            self._settled.set()
 
     def _append(self, commands: list[domain.Command]) -> list[Outcome | BaseException]:
         for attempt in range(_ATTEMPTS):
@@ -141,8 +208,10 @@ class Appender:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
-            self._conn.autocommit = True  # transactions are explicit, or one statement long
+            conn = self._connect()
+            conn.autocommit = True  # transactions are explicit, or one statement long
+            store.limit_waits(conn, self._timeouts.lock, self._timeouts.statement)
+            self._conn = conn
         return self._conn
 
     def _discard_connection(self) -> None:

@@ -18,6 +18,20 @@ def _recorded(row: tuple[Any, ...]) -> RecordedEvent:
     return RecordedEvent(*row)
 
 
+def limit_waits(conn: psycopg.Connection[Any], lock_timeout: float, statement_timeout: float) -> None:
+    """Bounds, for this session, how long a statement waits for a lock and how long it runs.
+
+    Why: an append stuck behind a held append lock (a psql session, a hung writer) would otherwise
+    wait for ever and could commit long after its caller gave up. With these limits the server
+    itself ends it, rolls it back and the caller is answered UNAVAILABLE; a stopping service
+    cancels it sooner (Appender.abandon).
+    """
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+        [f"{round(lock_timeout * 1000)}ms", f"{round(statement_timeout * 1000)}ms"],
+    )
+
+
 def lock_and_load(
     conn: psycopg.Connection[Any], stream_ids: Iterable[str], request_ids: Iterable[str]
 ) -> tuple[dict[str, list[RecordedEvent]], dict[str, RecordedEvent]]:

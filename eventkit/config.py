@@ -75,6 +75,8 @@ class CommandSettings:
     port: int
     max_workers: int
     batch_max: int
+    append_lock_timeout: float
+    append_statement_timeout: float
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ def command_settings(env: Mapping[str, str] = os.environ) -> CommandSettings:
         port=_int(env, "COMMAND_SERVICE_PORT", 50051),
         max_workers=_int(env, "GRPC_MAX_WORKERS", 32, minimum=1),
         batch_max=_int(env, "COMMAND_BATCH_MAX", 256, minimum=1),
+        append_lock_timeout=_float(env, "APPEND_LOCK_TIMEOUT_SECONDS", 5.0),
+        append_statement_timeout=_float(env, "APPEND_STATEMENT_TIMEOUT_SECONDS", 10.0),
     )
 
 
