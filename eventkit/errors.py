@@ -69,6 +69,12 @@ class Unavailable(DomainError):
     reason = "DATABASE_UNAVAILABLE"
 
 
+class ShuttingDown(Unavailable):
+    """The server is stopping; the call was not served, and retrying (elsewhere, or later) is safe."""
+
+    reason = "SERVER_SHUTTING_DOWN"
+
+
 class DeadlineExceeded(DomainError):
     """The call's deadline passed before it could answer."""
 

@@ -1,24 +1,33 @@
-"""The one gRPC server skeleton: health and reflection on every server, TLS, tokens and limits, graceful stop on SIGTERM."""
+"""The one gRPC server skeleton: health and reflection on every server, TLS, tokens and limits, a gate for
+new calls, graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from eventkit import decoding, reflection, tls
+from eventkit.admission import AsyncGateInterceptor, GateInterceptor
 from eventkit.auth import Authorizer
+from eventkit.gate import AsyncGate, Gate
 from eventkit.guard import AsyncGuard, Guard
 from eventkit.transport_settings import Transport
 
 log = logging.getLogger(__name__)
+
+# How long the calls ended at the end of the grace (and the refusals being sent) get to answer
+# UNAVAILABLE before the server cancels whatever is left.
+AFTER_GRACE_SECONDS = 2.0
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -54,11 +63,28 @@ class Health:
 
 @dataclass
 class Running:
-    """A started server, the port it bound, and its health switch."""
+    """A started server, the port it bound, its health switch and its gate."""
 
     server: grpc.Server
     port: int
     health: Health
+    gate: Gate
+
+    def stop(self, grace: float, on_overrun: Callable[[], None] | None = None, stop_server: bool = True) -> None:
+        """Stops in order: health NOT_SERVING, new calls UNAVAILABLE, calls in flight drain for up to `grace`.
+
+        `on_overrun` makes the calls still running after the grace answer (UNAVAILABLE) on their own.
+        A process about to exit passes `stop_server=False` and calls `exit_process()` (see there).
+        """
+        self.health.shutdown()
+        self.gate.close()
+        if not self.gate.drain(grace):
+            log.warning("calls still running after the shutdown grace", extra={"grace": grace})
+            if on_overrun is not None:
+                on_overrun()
+            self.gate.drain(AFTER_GRACE_SECONDS)
+        if stop_server:
+            self.server.stop(AFTER_GRACE_SECONDS).wait()
 
 
 def _options(transport: Transport) -> list[tuple[str, Any]]:
@@ -88,13 +114,21 @@ def _register(server: Any, services: list[Service], health_servicer: Any, transp
 
 
 def start(
-    services: list[Service], host: str, port: int, max_workers: int = 16, transport: Transport = Transport()
+    services: list[Service],
+    host: str,
+    port: int,
+    max_workers: int = 16,
+    transport: Transport = Transport(),
+    interceptors: Sequence[Any] = (),
 ) -> Running:
     """Starts a thread-pool server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
     authorizer = _authorizer(services, transport)
+    gate = Gate()
+    guards = [Guard(authorizer)] if authorizer else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[Guard(authorizer)] if authorizer else None,
+        # The gate is innermost: it counts only calls that will run a handler.
+        interceptors=[*interceptors, *guards, GateInterceptor(gate)],
         options=_options(transport),
     )
     health_servicer = health.HealthServicer(
@@ -105,16 +139,33 @@ def start(
     bound = tls.bind(server, host, port, transport.tls)
     state.set(False)
     server.start()
-    return Running(server, bound, state)
+    return Running(server, bound, state, gate)
 
 
 @dataclass
 class RunningAsync:
-    """A started asyncio server, the port it bound, and its health switch."""
+    """A started asyncio server, the port it bound, its health switch and its gate."""
 
     server: grpc.aio.Server
     port: int
     health: AsyncHealth
+    gate: AsyncGate
+
+    async def stop(self, grace: float, closing: Callable[[], None] | None = None, stop_server: bool = True) -> None:
+        """Stops as `Running.stop` does; `closing` ends long waits (streams) once new calls are refused.
+
+        Calls still running after the grace are cancelled by the gate and answer UNAVAILABLE.
+        """
+        await self.health.shutdown()
+        self.gate.close()
+        if closing is not None:
+            closing()
+        if not await self.gate.drain(grace):
+            log.warning("calls still running after the shutdown grace", extra={"grace": grace})
+            self.gate.expire()
+            await self.gate.drain(AFTER_GRACE_SECONDS)
+        if stop_server:
+            await self.server.stop(AFTER_GRACE_SECONDS)
 
 
 class AsyncHealth:
@@ -141,17 +192,41 @@ class AsyncHealth:
 
 
 async def start_async(
-    services: list[Service], host: str, port: int, transport: Transport = Transport()
+    services: list[Service],
+    host: str,
+    port: int,
+    transport: Transport = Transport(),
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningAsync:
     """Starts an asyncio server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
     authorizer = _authorizer(services, transport)
-    server = grpc.aio.server(interceptors=[AsyncGuard(authorizer)] if authorizer else None, options=_options(transport))
+    gate = AsyncGate()
+    guards = [AsyncGuard(authorizer)] if authorizer else []
+    server = grpc.aio.server(
+        interceptors=[*interceptors, *guards, AsyncGateInterceptor(gate)], options=_options(transport)
+    )
     health_servicer = health.aio.HealthServicer()
     state = AsyncHealth(health_servicer, _register(server, services, health_servicer, transport))
     await state.set(False)
     bound = tls.bind(server, host, port, transport.tls)
     await server.start()
-    return RunningAsync(server, bound, state)
+    return RunningAsync(server, bound, state, gate)
+
+
+def exit_process(code: int = 0) -> NoReturn:
+    """Ends a drained server's process at once, without stopping the gRPC server first.
+
+    Why: stopping a gRPC server (grpc core's shutdown) cancels the calls it has received but not yet
+    handed to a handler, and their callers see CANCELLED, which clients do not retry. After the
+    gate has drained there is no work left to finish, so the process ends instead: the kernel
+    closes its sockets, and every call still on the wire fails on the caller's side as
+    UNAVAILABLE, which clients retry. Also skips the interpreter's teardown, which would stop the
+    server the same way.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def stop_on_signals(stop: Callable[[], None]) -> threading.Event:

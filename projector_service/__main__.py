@@ -56,11 +56,15 @@ def run(settings: config.ProjectorSettings) -> int:
 
         start_http_server(settings.common.metrics_port)
     stop = threading.Event()
-    server.stop_on_signals(stop.set)
+
+    def stopping() -> None:
+        running.health.shutdown()  # first, so probes see NOT_SERVING while the runner finishes its batch
+        stop.set()
+
+    server.stop_on_signals(stopping)
     log.info("projector started", extra={"health_port": running.port, "projection": settings.projection_name})
     Runner(settings, running.health, stop, migrating_connector(settings.read_model, "read_model")).run()
-    running.health.shutdown()
-    running.server.stop(settings.common.shutdown_grace).wait()
+    running.stop(settings.common.shutdown_grace)
     log.info("projector stopped")
     return 0
 

@@ -8,11 +8,11 @@ from typing import Any
 import grpc
 from psycopg_pool import AsyncConnectionPool
 
-from eventkit.errors import DeadlineExceeded, NotFound, Unavailable
+from eventkit.errors import DeadlineExceeded, NotFound, ShuttingDown, Unavailable
 from eventkit.status import grpc_errors
 from query_service import horizon, messages, queries, requests
 from query_service.hub import Hub
-from query_service.stream import ShuttingDown, Subscription
+from query_service.stream import Subscription
 from query_service.tokens import PageTokens
 from users.v1 import query_service_pb2 as pb
 from users.v1 import query_service_pb2_grpc as pb_grpc

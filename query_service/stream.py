@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from eventkit.errors import Unavailable
+from eventkit.errors import ShuttingDown
 from query_service import messages, queries
 from query_service.hub import Hub, Published
 from query_service.requests import Filter
@@ -19,12 +19,6 @@ from query_service.requests import Filter
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
-
-
-class ShuttingDown(Unavailable):
-    """The server is stopping; the client resumes elsewhere from its last position."""
-
-    reason = "SERVER_SHUTTING_DOWN"
 
 
 class Subscriber:

@@ -1,4 +1,4 @@
-"""An in-process CommandService on a free port, backed by a real event store."""
+"""An in-process CommandService on a free port, backed by a real event store, wired as `__main__` wires it."""
 
 from __future__ import annotations
 
@@ -7,37 +7,38 @@ from collections.abc import Iterator
 
 import grpc
 
-from command_service.appender import Appender
-from command_service.service import CommandService
-from eventkit import server
+from command_service.app import App
+from eventkit import config
 from eventkit.config import Database
-from eventkit.startup import migrating_connector
-from users.v1 import command_service_pb2, command_service_pb2_grpc
+from users.v1 import command_service_pb2_grpc
 
-SERVICE_NAME = command_service_pb2.DESCRIPTOR.services_by_name["CommandService"].full_name
+
+def command_settings(database: Database, **env: str) -> config.CommandSettings:
+    """Returns the settings the service would read from an environment naming `database` (plus `env`)."""
+    base = {
+        "EVENT_STORE_DSN": database.dsn,
+        "EVENT_STORE_SCHEMA": database.schema,
+        "LISTEN_HOST": "127.0.0.1",
+        "COMMAND_SERVICE_PORT": "0",
+        "GRPC_MAX_WORKERS": "64",
+    }
+    return config.command_settings({**base, **env})
 
 
 @contextlib.contextmanager
-def command_server(database: Database) -> Iterator[command_service_pb2_grpc.CommandServiceStub]:
-    """Serves CommandService on 127.0.0.1:<free port> and yields a stub connected to it."""
-    connect = migrating_connector(database, "event_store")
-    connect().close()  # the schema exists before the first test query, whatever the test sends
-    appender = Appender(connect)
-    appender.start()
-    running = server.start(
-        [
-            server.Service(
-                SERVICE_NAME, command_service_pb2_grpc.add_CommandServiceServicer_to_server, CommandService(appender)
-            )
-        ],
-        "127.0.0.1",
-        0,
-        max_workers=64,
-    )
-    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+def command_app(database: Database, **env: str) -> Iterator[App]:
+    """Runs the command service on 127.0.0.1:<free port> until the block ends, then stops it as SIGTERM does."""
+    app = App(command_settings(database, **env))
+    app.connect().close()  # the schema exists before the first test query, whatever the test sends
+    app.start()
     try:
-        yield command_service_pb2_grpc.CommandServiceStub(channel)
+        yield app
     finally:
-        channel.close()
-        running.server.stop(None).wait()
-        appender.stop()
+        app.stop()
+
+
+@contextlib.contextmanager
+def command_server(database: Database, **env: str) -> Iterator[command_service_pb2_grpc.CommandServiceStub]:
+    """Serves CommandService on 127.0.0.1:<free port> and yields a stub connected to it."""
+    with command_app(database, **env) as app, grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        yield command_service_pb2_grpc.CommandServiceStub(channel)

@@ -11,15 +11,12 @@ from typing import Any
 
 import grpc
 
-from eventkit import db, server
+from eventkit import config
 from eventkit.config import Database
+from query_service.app import App
 from query_service.hub import Hub
-from query_service.service import QueryService
-from query_service.tokens import PageTokens
 from tests.support.waiting import wait_until
-from users.v1 import query_service_pb2, query_service_pb2_grpc
-
-SERVICE_NAME = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+from users.v1 import query_service_pb2_grpc
 
 
 @dataclasses.dataclass
@@ -41,6 +38,34 @@ class QueryServer:
             asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(timeout=30)
 
 
+def query_settings(
+    database: Database,
+    *,
+    buffer: int,
+    heartbeat: float,
+    stale_after: float,
+    poll_interval: float,
+    secret: bytes,
+    projection: str,
+) -> config.QuerySettings:
+    """Returns the settings the service would read from an environment with these values."""
+    return config.query_settings(
+        {
+            "READ_MODEL_DSN": database.dsn,
+            "READ_MODEL_SCHEMA": database.schema,
+            "LISTEN_HOST": "127.0.0.1",
+            "QUERY_SERVICE_PORT": "0",
+            "STREAM_SUBSCRIBER_BUFFER": str(buffer),
+            "STREAM_HEARTBEAT_SECONDS": str(heartbeat),
+            "PROJECTOR_STALE_AFTER_SECONDS": str(stale_after),
+            "QUERY_POLL_INTERVAL_SECONDS": str(poll_interval),
+            "PAGE_TOKEN_SECRET": secret.decode(),
+            "PROJECTION_NAME": projection,
+            "SHUTDOWN_GRACE_SECONDS": "5",
+        }
+    )
+
+
 @contextlib.contextmanager
 def query_server(
     database: Database,
@@ -53,54 +78,49 @@ def query_server(
     projection: str = "users",
     pool_timeout: float = 10.0,
 ) -> Iterator[QueryServer]:
-    """Serves QueryService on 127.0.0.1:<free port> until the block ends."""
+    """Serves QueryService on 127.0.0.1:<free port> until the block ends, wired as `__main__` wires it."""
+    settings = query_settings(
+        database,
+        buffer=buffer,
+        heartbeat=heartbeat,
+        stale_after=stale_after,
+        poll_interval=poll_interval,
+        secret=secret,
+        projection=projection,
+    )
+    app = App(settings, pool_timeout=pool_timeout)
     loop = asyncio.new_event_loop()
     started: dict[str, Any] = {}
     stopped = threading.Event()
 
-    async def main() -> None:
+    async def serve() -> None:
         try:
-            await serve()
+            await app.start()
         except BaseException as exc:
             started["error"] = exc
             raise
-
-    async def serve() -> None:
-        pool = await db.pool_async(database, "query-test", timeout=pool_timeout)
-        hub = Hub(database, projection, poll_interval, stale_after)
-        service = QueryService(pool, hub, PageTokens(secret), buffer, heartbeat)
-        running = await server.start_async(
-            [server.Service(SERVICE_NAME, query_service_pb2_grpc.add_QueryServiceServicer_to_server, service)],
-            "127.0.0.1",
-            0,
-        )
-        following = asyncio.create_task(hub.run(running.health.set))
         done = asyncio.Event()
 
         async def stop() -> None:
-            await running.health.shutdown()
-            hub.close()
-            await running.server.stop(5)
-            following.cancel()
-            await pool.close()
+            await app.stop()
             done.set()
 
-        started.update(port=running.port, hub=hub, stop=stop)
+        started.update(port=app.port, stop=stop)
         await done.wait()
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(main()), stopped.set()), daemon=True)
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(serve()), stopped.set()), daemon=True)
     thread.start()
 
     def ready() -> bool:
         if "error" in started:
             raise RuntimeError("the query service failed to start") from started["error"]
-        return "port" in started and started["hub"].ready
+        return "port" in started and app.hub.ready
 
     wait_until(ready, timeout=60, message="query service ready")
     address = f"127.0.0.1:{started['port']}"
     channel = grpc.insecure_channel(address)
     running = QueryServer(
-        address, query_service_pb2_grpc.QueryServiceStub(channel), started["hub"], loop, stopped, started["stop"]
+        address, query_service_pb2_grpc.QueryServiceStub(channel), app.hub, loop, stopped, started["stop"]
     )
     try:
         yield running

@@ -1,0 +1,78 @@
+"""Builds, starts and stops the query service: the one wiring used by `__main__` and by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from psycopg_pool import AsyncConnectionPool
+
+from eventkit import config, db, server
+from query_service.hub import Hub
+from query_service.service import QueryService
+from query_service.tokens import PageTokens
+from users.v1 import query_service_pb2, query_service_pb2_grpc
+
+log = logging.getLogger("query_service")
+
+SERVICE_NAME = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+
+
+class App:
+    """The query service: a read-model pool, the hub that follows the projection, and the gRPC server."""
+
+    def __init__(self, settings: config.QuerySettings, pool_timeout: float = 10.0) -> None:
+        self.settings = settings
+        self.hub = Hub(
+            settings.read_model, settings.projection_name, settings.poll_interval, settings.projector_stale_after
+        )
+        self._pool_timeout = pool_timeout
+        self._pool: AsyncConnectionPool | None = None
+        self._running: server.RunningAsync | None = None
+        self._following: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._running is not None, "start() first"
+        return self._running.port
+
+    async def start(self) -> App:
+        """Opens the pool, starts the server (health NOT_SERVING) and the hub that turns it SERVING."""
+        settings = self.settings
+        self._pool = await db.pool_async(settings.read_model, "query", timeout=self._pool_timeout)
+        service = QueryService(
+            self._pool,
+            self.hub,
+            PageTokens(settings.page_token_secret),
+            settings.subscriber_buffer,
+            settings.heartbeat_interval,
+        )
+        self._running = await server.start_async(
+            [server.Service(SERVICE_NAME, query_service_pb2_grpc.add_QueryServiceServicer_to_server, service)],
+            settings.common.listen_host,
+            settings.port,
+            settings.common.transport,
+        )
+        self._following = asyncio.create_task(self.hub.run(self._running.health.set), name="hub")
+        log.info("query service listening", extra={"port": self._running.port})
+        return self
+
+    async def stop(self, process_exits: bool = False) -> None:
+        """Health NOT_SERVING, new calls UNAVAILABLE, streams end with UNAVAILABLE, reads drain for the grace.
+
+        Reads still running after the grace (a database that does not answer) are ended with
+        UNAVAILABLE by the server's gate, so the stop takes bounded time. With `process_exits` the
+        gRPC server is left to the process's exit (see server.exit_process).
+        """
+        assert self._running is not None and self._following is not None and self._pool is not None
+        log.info("stopping", extra={"streams": self.hub.subscribers})
+        # Streams end at once with UNAVAILABLE, so the grace is not spent waiting on them.
+        await self._running.stop(
+            self.settings.common.shutdown_grace, closing=self.hub.close, stop_server=not process_exits
+        )
+        self._following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._following
+        await self._pool.close(timeout=server.AFTER_GRACE_SECONDS)
+        log.info("query service stopped")
