@@ -37,6 +37,18 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster of the test's own, created but not started, so the test controls outages."""
+    base = Path(tempfile.mkdtemp(prefix="users-cqrs-outage-"))
+    os.chmod(base, 0o755)
+    own = Cluster(base / "data", free_port(), durable=False)
+    own.init()
+    yield own
+    own.stop(fast=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
 def new_database(cluster: Cluster) -> Iterator[Callable[[str], str]]:
     """Creates databases with unique names for one test and drops them after; returns their DSNs."""
     created: list[str] = []

@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2
 
-from devtools.pgcluster import Cluster, free_port
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as pb
 from users.v1 import command_service_pb2_grpc
 
 GRPCURL = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "grpcurl")
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[Cluster]:
-    """A cluster of this test's own, created but not started, so the test controls outages."""
-    base = Path(tempfile.mkdtemp(prefix="users-cqrs-outage-"))
-    os.chmod(base, 0o755)
-    cluster = Cluster(base / "data", free_port(), durable=False)
-    cluster.init()
-    yield cluster
-    cluster.stop(fast=False)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def add_user(address: str, name: str) -> pb.AddUserResponse:

@@ -1,11 +1,21 @@
-"""SIGTERM under load: calls that arrive while a service stops get UNAVAILABLE, never CANCELLED."""
+"""SIGTERM: calls arriving while a service stops get UNAVAILABLE (never CANCELLED); a stuck append never commits late."""
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
+from grpc_status import rpc_status
 
+from eventkit import db
+from eventkit.config import Database
 from tests.support.callers import Callers
 from tests.support.system import start_system
 from tests.support.waiting import wait_until
@@ -52,3 +62,90 @@ def test_calls_arriving_while_the_query_service_stops_get_unavailable_not_cancel
         wait_until(lambda: callers.count(grpc.StatusCode.UNAVAILABLE) >= 50, timeout=30, message="calls after the stop")
         codes = callers.stop()
     assert set(codes) <= ANSWERS, codes
+
+
+def reason_of(error: grpc.RpcError) -> str:
+    """Returns the ErrorInfo reason a failed call carries ("" without one)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    info = error_details_pb2.ErrorInfo()
+    if status is not None and status.details and status.details[0].Unpack(info):
+        return info.reason
+    return ""
+
+
+def answer_of(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
+    """Returns the status code and reason a call ends with."""
+    try:
+        call()
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as error:
+        return error.code(), reason_of(error)
+
+
+def lock_waiters(event_store: Database) -> int:
+    """Counts the sessions waiting for an advisory lock (the append lock) in the event store."""
+    with db.connect(event_store, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
+    return int(row[0]) if row else 0
+
+
+def stored_with(event_store: Database, request_id: str) -> int:
+    """Counts the events stored for a request id."""
+    with db.connect(event_store, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM events WHERE request_id = %s", [request_id]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_command_stuck_behind_the_append_lock_answers_unavailable_at_stop_and_never_commits(
+    services, event_store
+) -> None:
+    grace = 3.0
+    env = {
+        "EVENT_STORE_DSN": event_store.dsn,
+        "EVENT_STORE_SCHEMA": event_store.schema,
+        "SHUTDOWN_GRACE_SECONDS": str(grace),
+        # Far beyond the grace: what ends the stuck append here must be the stop, not the timeouts.
+        "APPEND_LOCK_TIMEOUT_SECONDS": "600",
+        "APPEND_STATEMENT_TIMEOUT_SECONDS": "600",
+    }
+    command = services("command_service", env).wait_serving(60)
+    request = cpb.AddUserRequest(name="stuck", request_id=str(uuid.uuid4()))
+    answers: dict[str, tuple[grpc.StatusCode, str]] = {}
+    with db.connect(event_store) as holder, grpc.insecure_channel(command.address) as channel:
+        stub = command_service_pb2_grpc.CommandServiceStub(channel)
+        stub.AddUser(cpb.AddUserRequest(name="before"), timeout=30)
+        holder.execute("SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)")  # held until rollback
+        stuck = threading.Thread(
+            target=lambda: answers.update(stuck=answer_of(lambda: stub.AddUser(request, timeout=60)))
+        )
+        stuck.start()
+        wait_until(
+            lambda: lock_waiters(event_store) == 1, timeout=30, message="the command waiting for the append lock"
+        )
+
+        assert command.process is not None
+        stopped_at = time.monotonic()
+        command.process.send_signal(signal.SIGTERM)
+        wait_until(
+            lambda: command.health() == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=grace, message="NOT_SERVING"
+        )
+        late = cpb.AddUserRequest(name="late", request_id=str(uuid.uuid4()))
+        assert answer_of(lambda: stub.AddUser(late, timeout=10)) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "SERVER_SHUTTING_DOWN",
+        )
+        assert command.process.wait(timeout=grace + 15) == 0
+        took = time.monotonic() - stopped_at
+        stuck.join(timeout=30)
+        # The append was cancelled in the database before the answer: nobody waits for the lock now.
+        assert lock_waiters(event_store) == 0
+        holder.rollback()
+    assert answers["stuck"][0] == grpc.StatusCode.UNAVAILABLE, (answers, command.output())
+    assert grace <= took < grace + 15
+    assert stored_with(event_store, request.request_id) == 0
+    assert stored_with(event_store, late.request_id) == 0
+
+    again = services("command_service", env).wait_serving(60)
+    with grpc.insecure_channel(again.address) as channel:
+        retried = command_service_pb2_grpc.CommandServiceStub(channel).AddUser(request, timeout=30)
+    assert retried.user.name == "stuck" and stored_with(event_store, request.request_id) == 1
