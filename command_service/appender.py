@@ -68,6 +68,7 @@ class Appender:
         self._in_flight: list[Future[Outcome]] = []
         self._settled = threading.Event()
         self._abandoned = False
+        self._stuck = False  # the writer is blocked on a database that answered not even the cancel
 
     def start(self) -> None:
         self._thread.start()
@@ -75,7 +76,7 @@ class Appender:
     def stop(self, timeout: float = CANCEL_WAIT_SECONDS) -> None:
         """Finishes the batches already queued (for up to `timeout` seconds), then closes the connection."""
         self._queue.put(None)
-        self._thread.join(timeout)
+        self._thread.join(0 if self._stuck else timeout)
         while True:  # commands queued behind the stop are answered, never left waiting
             try:
                 item = self._queue.get_nowait()
@@ -106,6 +107,7 @@ class Appender:
             except Exception as exc:  # unreachable or hung: what follows still bounds the stop
                 log.warning("cancelling the batch in flight failed", extra={"error": str(exc).strip()})
         if not self._settled.wait(CANCEL_WAIT_SECONDS):
+            self._stuck = True
             log.warning("the event store does not answer; batch outcome unknown", extra={"commands": len(batch)})
             for future in batch:
                 answers.resolve(future, answers.outcome_unknown())

@@ -6,17 +6,13 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
-from grpc_status import rpc_status
 
 from eventkit import db
 from eventkit.config import Database
-from tests.support.callers import Callers
+from tests.support.callers import Callers, answer_of
 from tests.support.system import start_system
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cpb
@@ -62,24 +58,6 @@ def test_calls_arriving_while_the_query_service_stops_get_unavailable_not_cancel
         wait_until(lambda: callers.count(grpc.StatusCode.UNAVAILABLE) >= 50, timeout=30, message="calls after the stop")
         codes = callers.stop()
     assert set(codes) <= ANSWERS, codes
-
-
-def reason_of(error: grpc.RpcError) -> str:
-    """Returns the ErrorInfo reason a failed call carries ("" without one)."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    info = error_details_pb2.ErrorInfo()
-    if status is not None and status.details and status.details[0].Unpack(info):
-        return info.reason
-    return ""
-
-
-def answer_of(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
-    """Returns the status code and reason a call ends with."""
-    try:
-        call()
-        return grpc.StatusCode.OK, ""
-    except grpc.RpcError as error:
-        return error.code(), reason_of(error)
 
 
 def lock_waiters(event_store: Database) -> int:

@@ -11,9 +11,11 @@ import uuid
 from collections.abc import Iterator
 
 import grpc
+from grpc_health.v1 import health_pb2
 
 from devtools.pgcluster import Cluster
 from eventkit.config import Database
+from tests.support.callers import answer_of
 from tests.support.sockets import client_ports, unread_requests
 from tests.support.system import start_system, store_events
 from tests.support.waiting import wait_until
@@ -21,7 +23,8 @@ from users.v1 import command_service_pb2 as cpb
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
 from users.v1 import query_service_pb2 as qpb
 
-GRACE = 2.0
+GRACE = 3.0
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # The grace, then at most: the cancel of the stuck work and its confirmation, the answers, the writer's end.
 BOUND = GRACE + 15.0
 
@@ -106,6 +109,10 @@ def test_services_stop_in_bounded_time_while_their_database_hangs(own_cluster, s
         for service in (command, system.query):
             assert service.process is not None
             service.process.send_signal(signal.SIGTERM)
+        # While the stuck read keeps it draining: NOT_SERVING, and a new call is refused, not cancelled.
+        wait_until(lambda: system.query.health() == NOT_SERVING, timeout=GRACE, message="query NOT_SERVING")
+        late = answer_of(lambda: queries.ListUsers(qpb.ListUsersRequest(page_size=1), timeout=GRACE))
+        assert late == (grpc.StatusCode.UNAVAILABLE, "SERVER_SHUTTING_DOWN")
         codes = [service.process.wait(timeout=BOUND) for service in (command, system.query)]  # type: ignore[union-attr]
         took = time.monotonic() - started
         for thread in threads:

@@ -1,4 +1,4 @@
-"""Clients that keep calling a service from several threads and count the status of every answer."""
+"""Clients that keep calling a service from several threads, and the status (code, reason) a call ends with."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 
 class Callers:
@@ -51,3 +53,21 @@ class Callers:
         for thread in self._threads:
             thread.join(timeout=60)
         return Counter(self.codes)
+
+
+def reason_of(error: grpc.RpcError) -> str:
+    """Returns the ErrorInfo reason a failed call carries ("" without one)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    info = error_details_pb2.ErrorInfo()
+    if status is not None and status.details and status.details[0].Unpack(info):
+        return info.reason
+    return ""
+
+
+def answer_of(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
+    """Returns the status code and reason a call ends with."""
+    try:
+        call()
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as error:
+        return error.code(), reason_of(error)
