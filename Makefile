@@ -6,27 +6,42 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROTOS := $(wildcard protos/users/v1/*.proto)
 GEN    := users/v1/.generated
+# Every dependency, transitive ones included, comes pinned with its hashes from the requirements*.lock files
+# (`make lock` regenerates them from pyproject.toml; see README "Dependencies").
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+              $(if $(UPGRADE),--upgrade,)
 
-.PHONY: install protos run run-command run-projector run-query test lint bench clean
+.PHONY: install protos lock run run-command run-projector run-query test lint bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.tools:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q grpcio-tools==1.85.1 protobuf==7.36.2
+$(VENV)/.tools: requirements-dev.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	touch $@
 
-# Generated code is built here, never committed.
-$(GEN): $(VENV)/.tools $(PROTOS)
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+# Generated code is built here, never committed: setup.py's build hook, the same one that puts
+# the stubs into every wheel and sdist.
+$(GEN): $(VENV)/.tools $(PROTOS) setup.py
+	$(BIN)/python setup.py -q stubs
 	touch $@
 
+# The project itself, editable; its dependencies are already there from the lock.
 $(VENV)/.installed: $(GEN) pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 protos: $(GEN)
+
+# Re-resolves the lock files after a change to pyproject.toml; UPGRADE=1 also moves every
+# transitive pin to its newest release. Each file is constrained by the runtime one, so all agree.
+lock: $(VENV)/.tools
+	$(BIN)/pip-compile $(LOCK_FLAGS) -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) -c requirements.lock --only-build-deps --build-deps-for wheel \
+	  -o requirements-build.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) -c requirements.lock --extra dev --all-build-deps \
+	  -o requirements-dev.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) -c requirements-dev.lock --extra bench -o requirements-bench.lock pyproject.toml
 
 # PostgreSQL and the three services until Ctrl-C; writes what it uses to .run/ (env, *.pid).
 run: install
@@ -48,8 +63,8 @@ lint: install
 	cd protos && ../$(BIN)/buf lint
 
 # The bench extra (the eventsourcing peer and matplotlib) is installed only for `make bench`.
-$(VENV)/.bench: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install -q -e '.[dev,bench]'
+$(VENV)/.bench: $(VENV)/.installed requirements-bench.lock
+	$(BIN)/pip install -q --require-hashes -r requirements-bench.lock
 	touch $@
 
 # The bench's own unit tests (a second), then the benchmark.
