@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
+from typing import ClassVar
 
 from setuptools import Command, setup
 from setuptools.command.build_py import build_py
@@ -54,7 +55,7 @@ class Stubs(Command):
     """`python setup.py -q stubs`: generates the stubs into the source tree (what `make install` runs first)."""
 
     description = "generate the gRPC stubs into the source tree"
-    user_options: list[tuple[str, str | None, str]] = []
+    user_options: ClassVar[list[tuple[str, str | None, str]]] = []
 
     def initialize_options(self) -> None:
         """Takes no options."""

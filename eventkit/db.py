@@ -15,11 +15,15 @@ CONNECT_TIMEOUT_SECONDS = 5
 def connect_kwargs(db: Database) -> dict[str, Any]:
     """Returns the connection options every connection to `db` uses."""
     # The search path travels in the startup packet, so it costs no round trip per connection.
-    return {
+    kwargs: dict[str, Any] = {
         "options": f"-c search_path={db.schema}",
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "application_name": "users-cqrs",
     }
+    if db.password is not None:
+        # A keyword argument reaches libpq as one value: no escaping, and it wins over the DSN's.
+        kwargs["password"] = db.password
+    return kwargs
 
 
 def connect(db: Database, autocommit: bool = False) -> psycopg.Connection[Any]:

@@ -8,32 +8,39 @@ separate containers would not collide). Everything else, including the commands,
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import grpc
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from deploy.checks import kustomize
-from deploy.checks.code import module_command
-from deploy.checks.compose import command, depends_on, environment, load, start_order
-from deploy.checks.dockerfile import parse
-from deploy.checks.pods import containers
+from devtools.pgcluster import Cluster
 from devtools.processes import die_with_parent, free_port
+from tests.support.deploy import kustomize
+from tests.support.deploy.code import module_command
+from tests.support.deploy.compose import command, depends_on, environment, load, ours, start_order
+from tests.support.deploy.image import parse
+from tests.support.deploy.pods import containers
 from tests.support.processes import PORT_VARIABLE, ROOT, ServiceProcess
 from users.v1 import command_service_pb2, command_service_pb2_grpc, query_service_pb2, query_service_pb2_grpc
 
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILES = sorted(DEPLOY.glob("compose*.yaml"))
-DOCKERFILE = parse((DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
+DOCKERFILE = parse(DEPLOY / "Dockerfile")
 # What the image itself sets for every container (PATH points into the image, so ours stands in).
 IMAGE_ENV = {k: v for k, v in DOCKERFILE.stages[-1].env().items() if k != "PATH"}
 SERVING_TIMEOUT = 90
+# Every character that ends or escapes a part of a DSN URI (@ : / % ?) or of a keyword DSN (' \ space).
+AWKWARD_PASSWORD = "p@ss:w/rd?%20 'x'\\"
 
 
 class DeployedProcess(ServiceProcess):
@@ -118,19 +125,21 @@ def test_the_services_reach_serving_configured_only_by_the_compose_environment(
     compose_file, new_database, deployed
 ) -> None:
     services = load(compose_file)["services"]
-    databases: dict[tuple[str | None, str], str] = {}
+    mine = ours(services)
+    databases: dict[tuple[str, str], str] = {}
     running: dict[str, DeployedProcess] = {}
-    waiting = [n for n in start_order(services) if "build" in services[n]]
+    waiting = [n for n in start_order(services) if n in mine]
     while waiting:
         # Like docker compose: start at once everything whose dependencies are healthy, then wait.
-        ready = [n for n in waiting if all(d in running or "build" not in services[d] for d in depends_on(services[n]))]
+        ready = [n for n in waiting if all(d in running or d not in mine for d in depends_on(services[n]))]
         assert ready, f"nothing can start: {waiting}"
         for name in ready:
             env = environment(services[name])
             for variable, value in env.items():
-                if value.startswith(("postgresql://", "postgres://")):
-                    url = urlsplit(value)  # one test database per database the file names
-                    env[variable] = databases.setdefault((url.hostname, url.path), new_database(name[:4]))
+                if variable.endswith("_DSN"):
+                    where = conninfo_to_dict(value)  # one test database per database the file names
+                    key = (where["host"], where["dbname"])
+                    env[variable] = databases.setdefault(key, new_database(name[:4]))
             running[name] = deployed(command(services[name]), env)
         for name in ready:
             assert_serving_and_healthy(running[name])
@@ -147,7 +156,16 @@ def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_datab
     for container in containers(build):
         for reference, variable in container.from_secrets.items():
             container.env[variable] = secrets.setdefault(reference, new_database(reference[0][:5]))
-        for _ in range(min(container.deployment["spec"]["replicas"], 2)):
+        autoscaler = next(
+            (
+                h
+                for h in build.of_kind("HorizontalPodAutoscaler")
+                if h["spec"]["scaleTargetRef"]["name"] == container.deployment["metadata"]["name"]
+            ),
+            None,
+        )
+        replicas = autoscaler["spec"]["minReplicas"] if autoscaler else container.deployment["spec"]["replicas"]
+        for _ in range(min(replicas, 2)):
             env = dict(container.env)
             if "METRICS_PORT" in env:
                 env["METRICS_PORT"] = str(free_port())  # one pod, one network namespace: here, one port each
@@ -163,3 +181,47 @@ def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_datab
                 ) as answer:
                     assert answer.status == 200
     round_trip(running["command_service"][-1].address, running["query_service"][-1].address)
+
+
+@pytest.fixture
+def password_cluster() -> Iterator[Cluster]:
+    """A cluster of its own that checks passwords (SCRAM) for every role but its superuser."""
+    base = Path(tempfile.mkdtemp(prefix="users-cqrs-scram-"))
+    os.chmod(base, 0o755)  # the server may run as another user (tests run as root in CI)
+    cluster = Cluster(base / "data", free_port(), durable=False)
+    cluster.init()
+    hba = cluster.datadir / "pg_hba.conf"
+    # First match wins: the test's superuser keeps trust, every other role must give its password.
+    rules = "host all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+    hba.write_text(rules + hba.read_text(encoding="utf-8"), encoding="utf-8")
+    cluster.start()
+    yield cluster
+    cluster.stop(fast=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_password_with_uri_and_keyword_metacharacters_works_as_compose_passes_it(password_cluster, deployed) -> None:
+    services = load(DEPLOY / "compose.yaml", {"POSTGRES_PASSWORD": AWKWARD_PASSWORD})["services"]
+    database_env = environment(services["write_model"])
+    user = database_env["POSTGRES_USER"]
+    with psycopg.connect(password_cluster.dsn(), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(user), AWKWARD_PASSWORD))
+        for name in {environment(services[db])["POSTGRES_DB"] for db in ("write_model", "read_model")}:
+            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(user)))
+    # The cluster does check passwords, and the pasted-URI form of the same credentials cannot log in.
+    where = {"host": "127.0.0.1", "port": password_cluster.port, "dbname": "event_store", "user": user}
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(make_conninfo(**where), password="wrong", connect_timeout=5).close()
+    with pytest.raises(psycopg.Error):
+        pasted = f"postgresql://{user}:{AWKWARD_PASSWORD}@127.0.0.1:{password_cluster.port}/event_store"
+        psycopg.connect(pasted, connect_timeout=5).close()
+
+    running: dict[str, DeployedProcess] = {}
+    for name in [n for n in start_order(services) if n in ours(services)]:
+        env = environment(services[name])
+        for variable, value in env.items():
+            if variable.endswith("_DSN"):  # only where the server is: the credentials stay as the file gives them
+                env[variable] = make_conninfo(value, host="127.0.0.1", port=password_cluster.port)
+        running[name] = deployed(command(services[name]), env)
+        assert_serving_and_healthy(running[name])
+    round_trip(running["command_service"].address, running["query_service"].address)

@@ -4,32 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from deploy.checks import code
-from deploy.checks.compose import (
+from tests.support.deploy import code
+from tests.support.deploy.compose import (
     command,
     container_ports,
     depends_on,
     duration_seconds,
     environment,
     load,
+    ours,
     start_order,
 )
-from deploy.checks.dockerfile import parse
+from tests.support.deploy.image import parse
 from tests.support.processes import PORT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 FILES = sorted(DEPLOY.glob("compose*.yaml"))
-DOCKERFILE = parse((DEPLOY / "Dockerfile").read_text(encoding="utf-8"))
-
-
-def ours(services: dict[str, Any]) -> dict[str, Any]:
-    """The services built from this repository (the rest are third-party images such as postgres)."""
-    return {name: service for name, service in services.items() if "build" in service}
+DOCKERFILE = parse(DEPLOY / "Dockerfile")
+# A password that breaks a DSN URI pasted together from it: @ : / end the user info, % escapes.
+AWKWARD_PASSWORD = "p@ss:w/rd%20 'x'\\"
 
 
 def module_of(service: dict[str, Any]) -> tuple[str, list[str]]:
@@ -53,6 +51,29 @@ def test_every_variable_has_a_default_so_the_one_liner_needs_no_setup() -> None:
         assert "${" not in text and "$$" not in text
         chosen = str(load(file, {"POSTGRES_PASSWORD": "chosen-by-the-user"}))
         assert "chosen-by-the-user" in chosen, "the password can be set without editing the file"
+
+
+def test_published_host_ports_can_be_moved_without_editing_the_file() -> None:
+    for file in FILES:
+        services = load(file, {"COMMAND_PORT": "60051", "QUERY_PORT": "60052"})["services"]
+        assert services["command_service"]["ports"] == ["127.0.0.1:60051:50051"]
+        assert services["query_service"]["ports"] == ["127.0.0.1:60052:50052"]
+
+
+def test_the_password_reaches_each_service_whole_and_never_inside_a_dsn() -> None:
+    for file in FILES:
+        chosen = load(file, {"POSTGRES_PASSWORD": AWKWARD_PASSWORD})["services"]
+        for name, service in ours(chosen).items():
+            env = environment(service)
+            dsns = {variable: value for variable, value in env.items() if variable.endswith("_DSN")}
+            assert dsns, name
+            for variable, dsn in dsns.items():
+                assert "password" not in conninfo_to_dict(dsn) and "@" not in dsn, f"{name} {variable}"
+                password_variable = variable.removesuffix("_DSN") + "_PASSWORD"
+                assert env[password_variable] == AWKWARD_PASSWORD
+                settings = code.read_settings(module_of(service)[0], env)[0]
+                database = settings.event_store if variable.startswith("EVENT_STORE") else settings.read_model
+                assert database.password == AWKWARD_PASSWORD, "read whole, spaces and quotes included"
 
 
 def test_each_service_runs_a_command_the_code_has(services) -> None:
@@ -88,14 +109,15 @@ def test_services_sharing_a_database_agree_on_where_it_is(services) -> None:
 
 def test_each_dsn_names_a_healthy_dependency_with_its_credentials(services) -> None:
     for name, service in ours(services).items():
-        for variable, value in environment(service).items():
+        env = environment(service)
+        for variable, value in env.items():
             if not variable.endswith("_DSN"):
                 continue
-            url = urlsplit(value)
-            assert url.scheme in ("postgresql", "postgres") and url.port == 5432
-            assert depends_on(service).get(url.hostname) == "service_healthy", f"{name} may start before {url.hostname}"
-            database = environment(services[url.hostname])
-            assert (url.username, unquote(url.password or ""), url.path.lstrip("/")) == (
+            dsn = conninfo_to_dict(value)
+            assert dsn["port"] == "5432"
+            assert depends_on(service).get(dsn["host"]) == "service_healthy", f"{name} may start before {dsn['host']}"
+            database = environment(services[dsn["host"]])
+            assert (dsn["user"], env[variable.removesuffix("_DSN") + "_PASSWORD"], dsn["dbname"]) == (
                 database["POSTGRES_USER"],
                 database["POSTGRES_PASSWORD"],
                 database["POSTGRES_DB"],
@@ -131,12 +153,16 @@ def test_only_the_two_apis_are_published_each_on_its_own_port(services) -> None:
         assert container_ports(services[name]) == [code.ports(module, environment(services[name]))["grpc"]]
 
 
-def test_every_service_builds_the_one_image_from_the_repository(services) -> None:
+def test_one_service_builds_the_one_image_and_the_others_run_it(services) -> None:
     images = {service["image"] for service in ours(services).values()}
     assert len(images) == 1, "one image, three entry points"
+    builders = [service for service in ours(services).values() if "build" in service]
+    assert len(builders) == 1, "`up --build` builds the image once, not once per service"
+    context = (DEPLOY / builders[0]["build"]["context"]).resolve()
+    assert context == ROOT and (context / builders[0]["build"]["dockerfile"]).is_file()
+    assert builders[0]["pull_policy"] == "build", "never pulled: a registry image of that name is not ours"
     for service in ours(services).values():
-        context = (DEPLOY / service["build"]["context"]).resolve()
-        assert context == ROOT and (context / service["build"]["dockerfile"]).is_file()
+        assert service is builders[0] or service["pull_policy"] == "never"
 
 
 def test_containers_are_locked_down_and_stop_after_the_services_own_grace(services) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy import pins
-from deploy.checks import code
-from deploy.checks.compose import environment, load
-from deploy.checks.dockerfile import Dockerfile, Stage, ignored, parse
+from tests.support.deploy import code
+from tests.support.deploy.compose import environment, load
+from tests.support.deploy.image import Dockerfile, Stage, hadolint, ignored, parse
+from tests.support.deploy.locks import pins
 from tests.support.processes import PORT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ SECRET_NAMES = re.compile(r"DSN|PASSWORD|SECRET|TOKEN|CREDENTIAL|_KEY$")
 
 @pytest.fixture(scope="module")
 def dockerfile() -> Dockerfile:
-    return parse((ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8"))
+    return parse(ROOT / "deploy" / "Dockerfile")
 
 
 def runtime(dockerfile: Dockerfile) -> Stage:
@@ -37,15 +37,14 @@ def runtime(dockerfile: Dockerfile) -> Stage:
     return dockerfile.stages[-1]
 
 
-def protoc_argv(dockerfile: Dockerfile) -> list[str]:
-    """Returns the builder's `python -m grpc_tools.protoc ...` call as argv."""
-    for stage in dockerfile.stages[:-1]:
-        for run in stage.all("RUN"):
-            for step in run.args.split("&&"):
-                words = shlex.split(step)
-                if "grpc_tools.protoc" in words:
-                    return words
-    raise AssertionError("no stage generates the stubs with grpc_tools.protoc")
+def run_steps(stage: Stage) -> list[list[str]]:
+    """Returns every `&&`-separated command of a stage's RUN instructions as argv."""
+    return [shlex.split(step) for run in stage.all("RUN") for step in run.args.split("&&")]
+
+
+def test_hadolint_finds_nothing_to_say_about_the_dockerfile() -> None:
+    linted = hadolint(ROOT / "deploy" / "Dockerfile")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
 def test_a_builder_stage_and_a_slim_runtime_share_one_python_base(dockerfile) -> None:
@@ -64,21 +63,32 @@ def test_the_runtime_stage_copies_only_the_venv_and_installs_nothing(dockerfile)
     assert copies == [("builder", ["/opt/venv", "/opt/venv"])], "only the project venv reaches the runtime"
     for run in stage.all("RUN"):
         assert not re.search(r"\b(pip|apt-get|apt|gcc|make)\b", run.args), f"line {run.line} installs at run time"
-    assert not any(p.startswith("grpcio-tools") for p in pins.runtime(PYPROJECT)), "grpcio-tools stays in the builder"
+    assert "grpcio-tools" not in pins(ROOT / "requirements.lock"), "grpcio-tools stays in the builder"
     assert "/opt/tools" not in " ".join(i.args for i in stage.instructions)
 
 
-def test_the_stubs_are_generated_in_the_build_with_the_makefiles_protoc_call(dockerfile) -> None:
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    make_line = next(line for line in makefile.splitlines() if "grpc_tools.protoc" in line)
-    make_words = shlex.split(make_line)
-    make_options = [w for w in make_words[make_words.index("grpc_tools.protoc") + 1 :] if w.startswith("-")]
-    docker_words = protoc_argv(dockerfile)
-    after = docker_words[docker_words.index("grpc_tools.protoc") + 1 :]
-    assert [w for w in after if w.startswith("-")] == make_options
-    globs = [w for w in after if not w.startswith("-")]
-    wildcard = re.search(r"PROTOS\s*:=\s*\$\(wildcard ([^)]+)\)", makefile).group(1)
-    assert sorted(f for g in globs for f in glob.glob(g, root_dir=ROOT)) == sorted(glob.glob(wildcard, root_dir=ROOT))
+def test_the_builder_installs_only_from_the_lock_files_with_their_hashes(dockerfile) -> None:
+    builder = dockerfile.stages[0]
+    copied = [w for c in builder.all("COPY") for w in c.operands()[:-1]]
+    assert {"requirements.lock", "requirements-build.lock"} <= set(copied)
+    installs = [argv for argv in run_steps(builder) if argv[:1] and argv[0].endswith("/pip") and argv[1] == "install"]
+    locked = [argv for argv in installs if "--requirement" in argv or "-r" in argv]
+    assert len(locked) == 2 and all("--require-hashes" in argv and "--no-deps" in argv for argv in locked)
+    # Anything else pip installs is the project's own wheel, built here, without dependencies.
+    for argv in installs:
+        assert argv in locked or ("--no-deps" in argv and argv[-1].endswith(".whl")), argv
+
+
+def test_the_stubs_come_from_the_projects_own_build_hook_with_the_locked_build_tools(dockerfile) -> None:
+    builder = dockerfile.stages[0]
+    wheel = next(argv for argv in run_steps(builder) if argv[1:2] == ["wheel"])
+    assert wheel[0] == "/opt/tools/bin/pip" and "--no-build-isolation" in wheel and wheel[-1] == "."
+    # The build venv holds exactly what pyproject.toml's build-system requires, at the locked versions.
+    tools = next(argv for argv in run_steps(builder) if argv[0] == "/opt/tools/bin/pip" and argv[1] == "install")
+    assert tools[tools.index("--requirement") + 1] == "requirements-build.lock"
+    required = {re.split(r"[=<>!~\[ ]", r, maxsplit=1)[0].lower() for r in PYPROJECT["build-system"]["requires"]}
+    assert required <= set(pins(ROOT / "requirements-build.lock"))
+    assert "grpc_tools.protoc" not in " ".join(r.args for s in dockerfile.stages for r in s.all("RUN"))
 
 
 def test_the_container_runs_as_a_fixed_numeric_non_root_user(dockerfile) -> None:
@@ -115,7 +125,7 @@ def test_exposed_ports_are_the_services_default_grpc_ports(dockerfile) -> None:
 def test_the_context_holds_what_the_build_names_and_leaves_out_local_state(dockerfile) -> None:
     named = [w for s in dockerfile.stages for c in s.all("COPY") if "from" not in c.flags() for w in c.operands()[:-1]]
     named += re.findall(r"\bdeploy/[\w.]+\.py\b", " ".join(r.args for s in dockerfile.stages for r in s.all("RUN")))
-    for path in [p for p in named if p != "."] + ["pyproject.toml", "protos"]:
+    for path in [p for p in named if p != "."] + ["pyproject.toml", "setup.py", "protos/users/v1/resources.proto"]:
         assert (ROOT / path).exists() and not ignored(path, DOCKERIGNORE), path
     for module in PORT_VARIABLE:
         assert not ignored(f"{module}/__main__.py", DOCKERIGNORE)
@@ -149,14 +159,10 @@ def _context_copy(destination: Path) -> None:
                 shutil.copy2(ROOT / path, destination / path)
 
 
-def test_a_rehearsal_of_the_builder_stage_yields_a_package_with_every_entry_point(dockerfile, tmp_path) -> None:
+def test_a_rehearsal_of_the_builder_stage_yields_a_package_with_every_entry_point(tmp_path) -> None:
     context = tmp_path / "context"
     _context_copy(context)
-    argv = protoc_argv(dockerfile)
-    argv = [sys.executable] + argv[1:]  # the builder's tools venv: here, ours (it holds grpcio-tools)
-    argv = [f for w in argv for f in (sorted(glob.glob(w, root_dir=context)) if "*" in w else [w])]
-    subprocess.run(argv, cwd=context, check=True, timeout=120)
-    # No build isolation, so no index is needed: setuptools is in the venv (grpcio-tools requires it).
+    # The builder's `pip wheel --no-build-isolation .`; its tools venv is ours here (same locked build tools).
     built = subprocess.run(
         [
             sys.executable,
@@ -174,7 +180,7 @@ def test_a_rehearsal_of_the_builder_stage_yields_a_package_with_every_entry_poin
         text=True,
         timeout=300,
     )
-    assert built.returncode == 0, f"`pip install .` in the builder would fail:\n{built.stderr[-3000:]}"
+    assert built.returncode == 0, f"the builder's wheel step would fail:\n{built.stderr[-3000:]}"
     wheel = next((tmp_path / "wheel").glob("*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in PORT_VARIABLE:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from deploy.checks import code, kustomize
-from deploy.checks.dockerfile import parse
-from deploy.checks.pods import Container, containers
+from tests.support.deploy import code, kustomize
+from tests.support.deploy.image import parse
+from tests.support.deploy.pods import Container, containers
 from tests.support.processes import PORT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 RENDERED = {"base": K8S / "base", "dev": K8S / "overlays" / "dev"}
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-IMAGE_USER = parse((ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")).stages[-1].all("USER")[-1].args
+IMAGE_USER = parse(ROOT / "deploy" / "Dockerfile").stages[-1].all("USER")[-1].args
 
 
 @pytest.fixture(params=list(RENDERED), scope="module")
@@ -47,17 +48,28 @@ def test_every_manifest_parses_and_says_what_it_is() -> None:
                 assert document["kind"] == "Kustomization" or document["metadata"]["name"], file
 
 
-def test_every_kustomization_resolves_and_uses_every_file_beside_it() -> None:
+def test_every_kustomization_renders_with_kubectl_and_uses_every_file_beside_it() -> None:
     used: set[Path] = set()
     for file in K8S.rglob("kustomization.yaml"):
-        built = kustomize.build(file.parent)
-        assert built.problems == [], built.problems
+        assert kustomize.build(file.parent).resources, f"{file} renders nothing"
         spec = yaml.safe_load(file.read_text(encoding="utf-8"))
         used |= {(file.parent / e).resolve() for e in spec.get("resources", [])}
         used |= {(file.parent / p["path"]).resolve() for p in spec.get("patches", []) if "path" in p}
         used.add(file.resolve())
     orphans = {f for f in K8S.rglob("*.yaml") if f.resolve() not in used}
     assert orphans == set(), "files no kustomization applies"
+
+
+def test_every_rendered_resource_is_valid_for_the_kubernetes_api(build) -> None:
+    assert kustomize.schema_problems(build) == []
+    # Only CloudNativePG's Clusters go unchecked (no schema in kubernetes-validate), nothing else.
+    assert {r["kind"] for r in build.resources if kustomize.is_custom(r)} <= {"Cluster"}
+
+
+def test_a_manifest_the_api_would_refuse_fails_the_validation(build) -> None:
+    deployment = copy.deepcopy(build.of_kind("Deployment")[0])
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = ["Always"]
+    assert kustomize.schema_problems(kustomize.Build([deployment]))
 
 
 def test_each_container_runs_a_command_the_code_has(build) -> None:
@@ -152,6 +164,30 @@ def test_command_and_query_scale_out_and_the_projector_runs_one_standby(build) -
         else:
             assert autoscaler is not None and autoscaler["spec"]["scaleTargetRef"]["kind"] == "Deployment"
             assert 2 <= autoscaler["spec"]["minReplicas"] <= autoscaler["spec"]["maxReplicas"]
+            # The autoscaler owns the count: a `replicas` here would reset it on every apply.
+            assert "replicas" not in deployment["spec"], deployment["metadata"]["name"]
+
+
+def millicores(quantity: str | int | float) -> float:
+    """Converts a Kubernetes CPU quantity ("250m", "1", 0.5) to millicores."""
+    text = str(quantity)
+    return float(text[:-1]) if text.endswith("m") else float(text) * 1000
+
+
+def test_autoscalers_scale_out_on_real_load_not_at_idle(build) -> None:
+    for container in containers(build):
+        autoscaler = _autoscaler(build, container.deployment["metadata"]["name"])
+        if autoscaler is None:
+            continue
+        (metric,) = autoscaler["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        target, resources = metric["resource"]["target"], container.spec["resources"]
+        if target["type"] == "Utilization":
+            threshold = target["averageUtilization"] / 100 * millicores(resources["requests"]["cpu"])
+        else:
+            threshold = millicores(target["averageValue"])
+        # Above a tenth of a core a pod (an idle service uses a few millicores), below what a pod may use.
+        assert 100 <= threshold < millicores(resources["limits"]["cpu"]), f"{container.name} scales at {threshold}m"
 
 
 def test_every_deployment_has_a_disruption_budget_that_still_lets_a_node_drain(build) -> None:

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.checks.kustomize import Build
+from tests.support.deploy.kustomize import Build
 
 # The keys of the `<cluster>-app` Secret a CloudNativePG Cluster creates (its "Connecting from an
 # application" page); `uri` is a libpq connection URI to the primary's -rw Service.

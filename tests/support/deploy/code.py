@@ -14,7 +14,7 @@ from typing import Any
 
 from deploy.healthcheck import grpc_port, settings_reader
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PYTHONS = ("python", "python3")
 
 

@@ -111,3 +111,9 @@ def duration_seconds(text: str) -> float:
     if not parts or "".join(a + b for a, b in parts) != text:
         raise ValueError(f"not a Compose duration: {text!r}")
     return sum(float(amount) * units[unit] for amount, unit in parts)
+
+
+def ours(services: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns the services that run this repository's image: the one that builds it, and those that share its tag."""
+    built = {service["image"] for service in services.values() if "build" in service}
+    return {name: service for name, service in services.items() if service.get("image") in built}
