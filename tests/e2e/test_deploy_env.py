@@ -155,7 +155,10 @@ def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_datab
     # Kubernetes starts every replica at once, in no order: migrations must cope.
     for container in containers(build):
         for reference, variable in container.from_secrets.items():
-            container.env[variable] = secrets.setdefault(reference, new_database(reference[0][:5]))
+            if reference[1] == "password":  # the test cluster trusts loopback: any password does
+                container.env[variable] = "unused-by-trust"
+            else:
+                container.env[variable] = secrets.setdefault(reference, new_database(reference[0][:5]))
         autoscaler = next(
             (
                 h

@@ -88,9 +88,15 @@ def test_each_container_gets_only_what_its_code_reads_and_everything_it_requires
         module, _ = module_of(container)
         code.read_settings(module, container.env)  # a missing required variable or a bad value raises
         assert code.unread(module, container.env) == set(), f"{container.name} gets variables it never reads"
-        assert all(v.endswith("_DSN") or v == "PAGE_TOKEN_SECRET" for v in container.from_secrets.values())
-        dsns = {v for v in container.env if v.endswith("_DSN")}
-        assert dsns <= set(container.from_secrets.values()), "DSNs come from Secrets only"
+        assert all(
+            v.endswith(("_DSN", "_PASSWORD")) or v == "PAGE_TOKEN_SECRET" for v in container.from_secrets.values()
+        )
+        credentials = {v for v in container.env if v.endswith(("_DSN", "_PASSWORD"))}
+        assert credentials <= set(container.from_secrets.values()), "DSNs and passwords come from Secrets only"
+        for dsn in [v for v in credentials if v.endswith("_DSN")]:
+            # The password from the same Secret as the DSN it goes with.
+            (secret,) = {s for (s, _), v in container.from_secrets.items() if v == dsn}
+            assert container.from_secrets[(secret, "password")] == dsn.removesuffix("_DSN") + "_PASSWORD"
 
 
 def test_probes_ask_the_grpc_health_service_on_the_port_the_service_listens_on(build) -> None:
