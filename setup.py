@@ -16,7 +16,7 @@ PROTOS = ROOT / "protos"
 
 def generate_stubs(destination: Path) -> None:
     """Runs grpc_tools.protoc (a build requirement) over protos/users/v1, writing users/v1/ under `destination`."""
-    # Imported here: setuptools loads this file before it installs the build requirements.
+    # Imported here: only building needs grpc_tools (a build requirement), not every load of this file.
     from grpc_tools import protoc
 
     # `python -m grpc_tools.protoc` adds the bundled well-known types (google/protobuf/*.proto);
