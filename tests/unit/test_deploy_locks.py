@@ -29,8 +29,10 @@ LOCKS = {
 def test_each_lock_pins_every_direct_requirement_at_pyprojects_version(lock) -> None:
     locked = pins(ROOT / lock)
     for name, version in requirement_pins(LOCKS[lock]).items():
-        assert name in locked, f"{lock} lacks {name}"
-        assert locked[name].version == version, f"{lock} pins {name}=={locked[name].version}, pyproject {version}"
+        assert name in locked, f"{lock} lacks {name}: run `make lock` after changing pyproject.toml"
+        assert locked[name].version == version, (
+            f"{lock} pins {name}=={locked[name].version}, pyproject.toml {version}: run `make lock`"
+        )
 
 
 @pytest.mark.parametrize("lock", list(LOCKS))
