@@ -103,6 +103,15 @@ def test_make_run_names_a_taken_port_and_starts_nothing(make_run: LocalStack) ->
     assert "Traceback" not in done.stderr and not (make_run.folder / "pg").exists()
 
 
+def test_make_run_stops_everything_when_a_service_fails_at_start(make_run: LocalStack) -> None:
+    make_run.extra_env["COMMAND_BATCH_MAX"] = "many"  # read by the command service only, which refuses it
+    done = devtools_run(make_run)
+    assert done.returncode == 1
+    assert "make run: command_service exited with" in done.stderr and "stopping everything" in done.stderr
+    assert "stopped" in done.stdout.splitlines() and "Ctrl-C here stops everything" not in done.stdout
+    assert not make_run.postgres_listens() and not list(make_run.run_dir.iterdir())
+
+
 def test_make_run_x_without_make_run_says_to_start_make_run(make_run: LocalStack) -> None:
     done = devtools_run(make_run, "--service", "projector_service")
     assert done.returncode == 1

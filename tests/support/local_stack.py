@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.processes import PORTS, free_port, port_taken
@@ -23,14 +23,16 @@ class LocalStack:
 
     folder: Path
     ports: dict[str, str]
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
         return self.folder / "run"
 
     def env(self, base: dict[str, str]) -> dict[str, str]:
-        """Returns `base` with every port overridden and the data and run folders set to this stack's."""
-        return base | self.ports | {"LOCAL_PG_DATA": str(self.folder / "pg"), "LOCAL_RUN_DIR": str(self.run_dir)}
+        """Returns `base` with every port overridden, the data and run folders set to this stack's, and `extra_env`."""
+        folders = {"LOCAL_PG_DATA": str(self.folder / "pg"), "LOCAL_RUN_DIR": str(self.run_dir)}
+        return base | self.ports | folders | self.extra_env
 
     def wait_banner(self, terminal: Shell, timeout: float = 180.0) -> None:
         """Waits until `make run` in `terminal` says that everything serves."""
