@@ -91,6 +91,27 @@ def test_make_run_keeps_the_stack_up_after_every_service_exited_and_ctrl_c_stops
             shell.close()
 
 
+def test_a_killed_make_run_leaves_no_service_or_postgres_behind_and_make_run_x_refuses_its_stale_files(
+    make_run: LocalStack,
+) -> None:
+    stack = terminal(make_run, f"exec {sys.executable} -m devtools.run")
+    try:
+        make_run.wait_banner(stack)
+        services = [make_run.pid(name) for name in SERVICES]
+        supervisor = make_run.pid("make-run")
+        assert supervisor is not None and None not in services
+        os.kill(supervisor, signal.SIGKILL)
+        wait_until(
+            lambda: not make_run.postgres_listens() and not any(Path(f"/proc/{pid}").exists() for pid in services),
+            60,
+            message="the services and PostgreSQL to follow make run",
+        )
+    finally:
+        stack.close()
+    done = devtools_run(make_run, "--service", "query_service")
+    assert done.returncode == 1 and "no `make run` is running here" in done.stderr, done.stderr
+
+
 def test_make_run_names_a_taken_port_and_starts_nothing(make_run: LocalStack) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
