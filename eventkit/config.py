@@ -45,11 +45,6 @@ def _schema(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def _password(env: Mapping[str, str], name: str) -> str | None:
-    # Taken as given, spaces included: a password is not trimmed; unset or empty means none.
-    return env.get(name) or None
-
-
 @dataclass(frozen=True)
 class Database:
     """Where one logical database lives: a libpq connection string and the schema inside it."""
@@ -147,7 +142,8 @@ def event_store(env: Mapping[str, str] = os.environ) -> Database:
         dsn=_required(env, "EVENT_STORE_DSN"),
         schema=_schema(env, "EVENT_STORE_SCHEMA", "event_store"),
         pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
-        password=_password(env, "EVENT_STORE_PASSWORD"),
+        # As given, spaces included (a password is not trimmed); unset or empty means none.
+        password=env.get("EVENT_STORE_PASSWORD") or None,
     )
 
 
@@ -157,7 +153,7 @@ def read_model(env: Mapping[str, str] = os.environ) -> Database:
         dsn=_required(env, "READ_MODEL_DSN"),
         schema=_schema(env, "READ_MODEL_SCHEMA", "read_model"),
         pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
-        password=_password(env, "READ_MODEL_PASSWORD"),
+        password=env.get("READ_MODEL_PASSWORD") or None,
     )
 
 
