@@ -7,7 +7,7 @@ import threading
 
 from command_service.appender import Appender, Timeouts
 from command_service.service import CommandService
-from eventkit import config, server
+from eventkit import config, observing, server
 from eventkit.startup import migrating_connector
 from eventkit.watchdog import watch_database
 from users.v1 import command_service_pb2, command_service_pb2_grpc
@@ -50,6 +50,8 @@ class App:
             self.settings.port,
             self.settings.max_workers,
             self.settings.common.transport,
+            # A command without a correlation id gets one here; its events and logs carry it on.
+            correlate=observing.Correlate([SERVICE_NAME], make_missing=True),
         )
         watch_database(self._check, self._running.health, self._watching)
         log.info("command service listening", extra={"port": self._running.port})

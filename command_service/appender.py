@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -42,6 +42,15 @@ class Outcome:
 
     state: domain.UserState
     position: int
+    replayed: bool = False  # answered from the store: an earlier call with its request id appended it
+
+
+class Pending(NamedTuple):
+    """A queued command, the future that answers it, and the correlation id of its call."""
+
+    command: domain.Command
+    future: Future[Outcome]
+    correlation_id: str | None = None
 
 
 class Appender:
@@ -61,8 +70,9 @@ class Appender:
         self._connect = connect
         self._batch_max = batch_max
         self._timeouts = timeouts
-        self._queue: queue.SimpleQueue[tuple[domain.Command, Future[Outcome]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._conn: psycopg.Connection[Any] | None = None
+        self._head = 0  # the highest position seen, for the head gauge
         self._thread = threading.Thread(target=self._run, name="appender", daemon=True)
         self._lock = threading.Lock()
         self._in_flight: list[Future[Outcome]] = []
@@ -83,7 +93,7 @@ class Appender:
             except queue.Empty:
                 break
             if item is not None:
-                answers.resolve(item[1], answers.refused())
+                answers.resolve(item.future, answers.refused())
         if not self._thread.is_alive() and self._conn is not None:
             # Closed only by its own thread's end: a connection blocked in a call is never closed under it.
             self._conn.close()
@@ -112,13 +122,13 @@ class Appender:
             for future in batch:
                 answers.resolve(future, answers.outcome_unknown())
 
-    def submit(self, command: domain.Command) -> Future[Outcome]:
-        """Queues a command; the future gives its Outcome or raises its DomainError."""
+    def submit(self, command: domain.Command, correlation_id: str | None = None) -> Future[Outcome]:
+        """Queues a command (its event keeps `correlation_id`); the future gives its Outcome or raises its DomainError."""
         future: Future[Outcome] = Future()
         if self._abandoned:
             future.set_exception(answers.refused())
         else:
-            self._queue.put((command, future))
+            self._queue.put(Pending(command, future, correlation_id))
         return future
 
     def _run(self) -> None:
@@ -138,20 +148,20 @@ class Appender:
                     break
                 pending.append(item)
             if self._abandoned:
-                for _, future in pending:
-                    answers.resolve(future, answers.refused())
+                for item in pending:
+                    answers.resolve(item.future, answers.refused())
             else:
                 self._settle(pending)
 
-    def _settle(self, pending: list[tuple[domain.Command, Future[Outcome]]]) -> None:
-        commands = [command for command, _ in pending]
+    def _settle(self, pending: list[Pending]) -> None:
+        commands = [item.command for item in pending]
         metrics.BATCH_SIZE.observe(len(commands))
         started = time.perf_counter()
         with self._lock:
-            self._in_flight = [future for _, future in pending]
+            self._in_flight = [item.future for item in pending]
         results: list[Outcome | BaseException]
         try:
-            results = self._append(commands)
+            results = self._append(commands, [item.correlation_id for item in pending])
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
             # A timeout, or the cancel of a stopping server: the server rolled the transaction back.
             log.warning("append cancelled", extra={"error": str(exc).strip()})
@@ -166,29 +176,28 @@ class Appender:
             self._discard_connection()
             results = [exc] * len(pending)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        for (command, future), answer in zip(pending, results):
-            outcome = (
-                answer.reason
-                if isinstance(answer, DomainError)
-                else ("error" if isinstance(answer, BaseException) else "ok")
-            )
-            metrics.COMMANDS.labels(type(command).__name__, outcome).inc()
-            answers.resolve(future, answer)
+        for item, answer in zip(pending, results):
+            _record(item, answer)
+            if isinstance(answer, Outcome):
+                self._saw(answer.position)
+            answers.resolve(item.future, answer)
         with self._lock:
             self._in_flight = []
             self._settled.set()
 
-    def _append(self, commands: list[domain.Command]) -> list[Outcome | BaseException]:
+    def _append(
+        self, commands: list[domain.Command], correlation_ids: list[str | None]
+    ) -> list[Outcome | BaseException]:
         for attempt in range(_ATTEMPTS):
             try:
-                return self._append_once(self._connection(), commands)
+                return self._append_once(self._connection(), commands, correlation_ids)
             except psycopg.errors.UniqueViolation:
                 if attempt == _ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     def _append_once(
-        self, conn: psycopg.Connection[Any], commands: list[domain.Command]
+        self, conn: psycopg.Connection[Any], commands: list[domain.Command], correlation_ids: list[str | None]
     ) -> list[Outcome | BaseException]:
         touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
         request_ids = [c.request_id for c in commands if c.request_id]
@@ -196,16 +205,22 @@ class Appender:
         if not touched and not request_ids:
             # New users, no retries to recognise: nothing to read, so the INSERT alone is the
             # transaction (one round trip); its trigger takes the append lock up to the commit.
-            decided = batch.plan(commands, history, {})
-            for event in store.insert(conn, decided.appends):
-                history.setdefault(event.stream_id, []).append(event)
-            return [_outcome(answer, history) for answer in decided.answers]
-        with conn.transaction():
-            history, earlier = store.lock_and_load(conn, touched, request_ids)
-            history |= store.load_streams(conn, {e.stream_id for e in earlier.values()} - history.keys())
-            decided = batch.plan(commands, history, earlier)
-            for event in store.insert(conn, decided.appends):
-                history.setdefault(event.stream_id, []).append(event)
+            decided = batch.plan(commands, history, {}, correlation_ids)
+            inserted = store.insert(conn, decided.appends)
+            lock_wait = inserted.first_row_after
+        else:
+            with conn.transaction():
+                loaded = store.lock_and_load(conn, touched, request_ids)
+                history, earlier = loaded.streams, loaded.earlier
+                history |= store.load_streams(conn, {e.stream_id for e in earlier.values()} - history.keys())
+                decided = batch.plan(commands, history, earlier, correlation_ids)
+                inserted = store.insert(conn, decided.appends)
+            lock_wait = loaded.lock_wait
+        for event in inserted.events:
+            history.setdefault(event.stream_id, []).append(event)
+        if inserted.events:
+            metrics.LOCK_WAIT_SECONDS.observe(lock_wait)
+            metrics.EVENTS_APPENDED.inc(len(inserted.events))
         return [_outcome(answer, history) for answer in decided.answers]
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -214,7 +229,13 @@ class Appender:
             conn.autocommit = True  # transactions are explicit, or one statement long
             store.limit_waits(conn, self._timeouts.lock, self._timeouts.statement)
             self._conn = conn
+            self._saw(store.head(conn))
         return self._conn
+
+    def _saw(self, position: int) -> None:
+        if position > self._head:
+            self._head = position
+            metrics.STORE_HEAD.set(position)
 
     def _discard_connection(self) -> None:
         if self._conn is not None:
@@ -231,4 +252,22 @@ def _outcome(answer: batch.Target | DomainError, history: dict[str, list[Recorde
     except DomainError as error:  # the batch has committed: only this answer is affected
         return error
     assert state is not None
-    return Outcome(state, events[-1].position)
+    return Outcome(state, events[-1].position, answer.replayed)
+
+
+def _record(item: Pending, answer: Outcome | BaseException) -> None:
+    """Counts a command's outcome and logs it at DEBUG, with its correlation id and position."""
+    command = type(item.command).__name__
+    if isinstance(answer, Outcome):
+        outcome = "replayed" if answer.replayed else "ok"
+    else:
+        outcome = answer.reason if isinstance(answer, DomainError) else "error"
+    metrics.COMMANDS.labels(command, outcome).inc()
+    if log.isEnabledFor(logging.DEBUG):
+        position = answer.position if isinstance(answer, Outcome) else None
+        log.debug(
+            "%s %s",
+            command,
+            outcome,
+            extra={"correlation_id": item.correlation_id, "position": position, "command": command, "outcome": outcome},
+        )

@@ -7,6 +7,7 @@ from datetime import UTC
 
 from command_service import domain
 from eventkit.codec import RecordedEvent
+from eventkit.correlation import METADATA_KEY
 from eventkit.errors import DomainError, RequestIdReused
 
 _REUSED = "request_id was already used for a different request"
@@ -18,6 +19,7 @@ class Target:
 
     stream_id: str
     version: int
+    replayed: bool = False  # a retry answered from the store: nothing new appended
 
 
 @dataclass
@@ -36,8 +38,11 @@ def plan(
     commands: list[domain.Command],
     history: dict[str, list[RecordedEvent]],
     earlier_requests: dict[str, RecordedEvent],
+    correlation_ids: list[str | None] | None = None,
 ) -> Plan:
     """Plans `commands` in order; `history` holds the touched streams, `earlier_requests` events by request id.
+
+    Each new event's metadata keeps its command's correlation id (`correlation_ids`, in command order).
 
     A command decided earlier in the batch is visible to later ones: two edits of one user at the
     same expected version in one batch give one success and one conflict, as they would apart.
@@ -52,10 +57,11 @@ def plan(
         return states[stream]
 
     pending: dict[str, tuple[str, Target]] = {
-        request_id: (str(event.metadata.get("fingerprint", "")), Target(event.stream_id, event.version))
+        request_id: (str(event.metadata.get("fingerprint", "")), Target(event.stream_id, event.version, True))
         for request_id, event in earlier_requests.items()
     }
-    for command in commands:
+    correlations = correlation_ids or [None] * len(commands)
+    for command, correlation_id in zip(commands, correlations):
         print_ = domain.fingerprint(command)
         if command.request_id and command.request_id in pending:
             seen_print, target = pending[command.request_id]
@@ -69,9 +75,11 @@ def plan(
             continue
         states[event.stream_id] = domain.evolve(states.get(event.stream_id), _provisional(event))
         metadata: dict[str, object] = {"fingerprint": print_, "command": type(command).__name__}
+        if correlation_id:
+            metadata[METADATA_KEY] = correlation_id
         if command.request_id:
             metadata["request_id"] = command.request_id
-            pending[command.request_id] = (print_, Target(event.stream_id, event.version))
+            pending[command.request_id] = (print_, Target(event.stream_id, event.version, True))
         result.appends.append((event, metadata))
         result.answers.append(Target(event.stream_id, event.version))
     return result

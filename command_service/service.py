@@ -9,6 +9,7 @@ import grpc
 
 from command_service import domain, validation
 from command_service.appender import Appender, Outcome
+from eventkit import correlation
 from eventkit.errors import DeadlineExceeded
 from eventkit.messages import user_message
 from eventkit.status import grpc_errors
@@ -29,7 +30,7 @@ class CommandService(pb_grpc.CommandServiceServicer):
         remaining = context.time_remaining()  # None, or a huge number, without a deadline
         wait = DEFAULT_WAIT_SECONDS if remaining is None else max(min(remaining, DEFAULT_WAIT_SECONDS), 0.0)
         try:
-            return self._appender.submit(command).result(timeout=wait)
+            return self._appender.submit(command, correlation.get()).result(timeout=wait)
         except FutureTimeout:
             raise DeadlineExceeded(
                 "the command did not commit before the deadline; retry with the same request_id"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -32,9 +32,27 @@ def limit_waits(conn: psycopg.Connection[Any], lock_timeout: float, statement_ti
     )
 
 
-def lock_and_load(
-    conn: psycopg.Connection[Any], stream_ids: Iterable[str], request_ids: Iterable[str]
-) -> tuple[dict[str, list[RecordedEvent]], dict[str, RecordedEvent]]:
+# Seconds from the start of a statement to now, read right after the append lock was granted: the
+# lock's wait (clock_timestamp() moves during a statement, statement_timestamp() does not).
+_WAITED = "extract(epoch FROM clock_timestamp() - statement_timestamp())::float8"
+
+
+class Loaded(NamedTuple):
+    """What the append transaction read under the lock, and how long it waited for the lock."""
+
+    streams: dict[str, list[RecordedEvent]]
+    earlier: dict[str, RecordedEvent]
+    lock_wait: float
+
+
+class Inserted(NamedTuple):
+    """The events as recorded, and the seconds the INSERT took to write its first row (lock wait included)."""
+
+    events: list[RecordedEvent]
+    first_row_after: float
+
+
+def lock_and_load(conn: psycopg.Connection[Any], stream_ids: Iterable[str], request_ids: Iterable[str]) -> Loaded:
     """Takes the append lock, then reads the given streams and the events of the given request ids.
 
     The lock is the one the table's insert trigger takes (see 0001_events.sql), taken first so the
@@ -43,7 +61,11 @@ def lock_and_load(
     """
     streams_ids, requests = sorted(set(stream_ids)), sorted(set(request_ids))
     with conn.pipeline():
-        conn.execute("SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)")
+        # MATERIALIZED: the lock is taken before the clock is read, not folded into one projection.
+        locked = conn.execute(
+            "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint))"
+            f" SELECT {_WAITED} FROM locked"
+        )
         by_stream = (
             conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s::uuid[]) ORDER BY stream_id, version",
@@ -64,7 +86,14 @@ def lock_and_load(
         event = _recorded(row)
         streams[event.stream_id].append(event)
     earlier = {row[0]: _recorded(row[1:]) for row in by_request.fetchall()} if by_request else {}
-    return streams, earlier
+    waited = locked.fetchone()
+    return Loaded(streams, earlier, float(waited[0]) if waited else 0.0)
+
+
+def head(conn: psycopg.Connection[Any]) -> int:
+    """Returns the highest position in the store (0 when empty)."""
+    row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    return int(row[0]) if row else 0
 
 
 def load_streams(conn: psycopg.Connection[Any], stream_ids: Iterable[str]) -> dict[str, list[RecordedEvent]]:
@@ -82,14 +111,14 @@ def load_streams(conn: psycopg.Connection[Any], stream_ids: Iterable[str]) -> di
     return streams
 
 
-def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str, object]]]) -> list[RecordedEvent]:
+def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str, object]]]) -> Inserted:
     """Appends the events in one statement (one lock, one NOTIFY) and returns them as recorded.
 
     In autocommit mode the statement is a transaction of its own: its trigger takes the append lock
     and holds it to the commit, so positions stay in commit order with no statement before it.
     """
     if not appends:
-        return []
+        return Inserted([], 0.0)
     # The whole batch travels as ONE json parameter: one C-speed json.dumps instead of adapting six
     # arrays value by value, which was the appender's largest cost in Python.
     batch = json.dumps(
@@ -106,19 +135,22 @@ def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str
         ]
     )
     rows = conn.execute(
-        """
+        f"""
         INSERT INTO events (stream_id, version, type, data, metadata, request_id)
         SELECT s, v, t, d, m, r FROM jsonb_to_recordset(%s::jsonb)
             AS batch(s uuid, v bigint, t text, d jsonb, m jsonb, r uuid)
-        RETURNING stream_id::text, version, position, record_time
+        RETURNING stream_id::text, version, position, record_time, {_WAITED}
         """,
         [batch],
-    )
-    stored = {(stream, version): (position, time) for stream, version, position, time in rows}
+    ).fetchall()
+    # The statement trigger takes the append lock before the first row is formed, so the first
+    # row's time is that wait plus one row's work (when the caller did not take the lock before).
+    first_row_after = min(row[4] for row in rows)
+    stored = {(stream, version): (position, time) for stream, version, position, time, _ in rows}
     recorded = []
     for event, meta in appends:
         position, record_time = stored[(event.stream_id, event.version)]
         recorded.append(
             RecordedEvent(position, event.stream_id, event.version, event.type, event.data, record_time, meta)
         )
-    return recorded
+    return Inserted(recorded, float(first_row_after))

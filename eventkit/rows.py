@@ -16,6 +16,7 @@ class LogRow:
     version: int
     name: str
     record_time: datetime
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from eventkit import decoding, reflection, tls
+from eventkit import decoding, observing, reflection, tls
 from eventkit.admission import AsyncGateInterceptor, GateInterceptor
 from eventkit.auth import Authorizer
 from eventkit.gate import AsyncGate, Gate
@@ -120,15 +120,20 @@ def start(
     max_workers: int = 16,
     transport: Transport = Transport(),
     interceptors: Sequence[Any] = (),
+    correlate: observing.Correlate | None = None,
 ) -> Running:
-    """Starts a thread-pool server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
+    """Starts a thread-pool server on host:port (port 0 picks a free one); health starts NOT_SERVING.
+
+    Every call is counted and timed, and correlated where `correlate` says, before anything else.
+    """
     authorizer = _authorizer(services, transport)
     gate = Gate()
     guards = [Guard(authorizer)] if authorizer else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        # The gate is innermost: it counts only calls that will run a handler.
-        interceptors=[*interceptors, *guards, GateInterceptor(gate)],
+        # Observing is outermost (every call is counted, refusals too); the gate is innermost: it
+        # counts only calls that will run a handler.
+        interceptors=[observing.Interceptor(correlate), *interceptors, *guards, GateInterceptor(gate)],
         options=_options(transport),
     )
     health_servicer = health.HealthServicer(
@@ -197,13 +202,18 @@ async def start_async(
     port: int,
     transport: Transport = Transport(),
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    correlate: observing.Correlate | None = None,
 ) -> RunningAsync:
-    """Starts an asyncio server on host:port (port 0 picks a free one); health starts NOT_SERVING."""
+    """Starts an asyncio server on host:port (port 0 picks a free one); health starts NOT_SERVING.
+
+    Every call is counted and timed, and correlated where `correlate` says, before anything else.
+    """
     authorizer = _authorizer(services, transport)
     gate = AsyncGate()
     guards = [AsyncGuard(authorizer)] if authorizer else []
     server = grpc.aio.server(
-        interceptors=[*interceptors, *guards, AsyncGateInterceptor(gate)], options=_options(transport)
+        interceptors=[observing.AsyncInterceptor(correlate), *interceptors, *guards, AsyncGateInterceptor(gate)],
+        options=_options(transport),
     )
     health_servicer = health.aio.HealthServicer()
     state = AsyncHealth(health_servicer, _register(server, services, health_servicer, transport))

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from eventkit import codec
 from eventkit.codec import MalformedEvent, RecordedEvent
+from eventkit.correlation import METADATA_KEY
 from eventkit.rows import LogRow, UserRow
 
 
@@ -74,7 +75,13 @@ def fold_batch(events: Sequence[RecordedEvent], start: int, existing: dict[str, 
             state[event.stream_id] = row
             plan.log.append(
                 LogRow(
-                    event.position, codec.TYPE_IDS[event.type], event.stream_id, event.version, name, event.record_time
+                    event.position,
+                    codec.TYPE_IDS[event.type],
+                    event.stream_id,
+                    event.version,
+                    name,
+                    event.record_time,
+                    event.metadata.get(METADATA_KEY),
                 )
             )
         plan.position = event.position

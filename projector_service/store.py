@@ -10,6 +10,7 @@ from psycopg import sql
 
 from eventkit.channels import EVENTS_CHANNEL, PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
+from eventkit.correlation import METADATA_KEY
 from eventkit.namekey import name_key
 from eventkit.rows import UserRow
 from projector_service.fold import Plan
@@ -25,11 +26,11 @@ def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> 
     bound = "AND position <= %s" if upto is not None else ""
     params = [after, upto, limit] if upto is not None else [after, limit]
     rows = conn.execute(
-        f"SELECT position, stream_id::text, version, type, data, record_time FROM events"
+        f"SELECT position, stream_id::text, version, type, data, record_time, metadata->>%s FROM events"
         f" WHERE position > %s {bound} ORDER BY position LIMIT %s",
-        params,
+        [METADATA_KEY, *params],
     ).fetchall()
-    return [RecordedEvent(*row) for row in rows]
+    return [RecordedEvent(*row[:6], metadata={METADATA_KEY: row[6]} if row[6] else {}) for row in rows]
 
 
 def lag(conn: Conn, after: int) -> tuple[int, int, float]:
@@ -118,10 +119,15 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
             [list(c) for c in columns],
         )
     if plan.log:
-        columns = list(zip(*((e.position, e.type, e.user_id, e.version, e.name, e.record_time) for e in plan.log)))
+        columns = list(
+            zip(
+                *((e.position, e.type, e.user_id, e.version, e.name, e.record_time, e.correlation_id) for e in plan.log)
+            )
+        )
         conn.execute(
-            "INSERT INTO event_log (position, type, user_id, version, name, record_time)"
-            " SELECT * FROM unnest(%b::int8[], %b::int2[], %b::uuid[], %b::int8[], %b::text[], %b::timestamptz[])",
+            "INSERT INTO event_log (position, type, user_id, version, name, record_time, correlation_id)"
+            " SELECT * FROM unnest(%b::int8[], %b::int2[], %b::uuid[], %b::int8[], %b::text[], %b::timestamptz[],"
+            " %b::text[])",
             [list(c) for c in columns],
         )
     conn.execute(

@@ -8,7 +8,7 @@ import logging
 
 from psycopg_pool import AsyncConnectionPool
 
-from eventkit import config, db, server
+from eventkit import config, db, observing, server
 from query_service.hub import Hub
 from query_service.service import QueryService
 from query_service.tokens import PageTokens
@@ -53,6 +53,7 @@ class App:
             settings.common.listen_host,
             settings.port,
             settings.common.transport,
+            correlate=observing.Correlate([SERVICE_NAME], make_missing=False),
         )
         self._following = asyncio.create_task(self.hub.run(self._running.health.set), name="hub")
         log.info("query service listening", extra={"port": self._running.port})

@@ -28,6 +28,7 @@ def event(row: LogRow) -> pb.StreamEventsResponse:
             # stores the user's last name there).
             name="" if row.type == DELETED else row.name,
             record_time=to_timestamp(row.record_time),
+            correlation_id=row.correlation_id or "",
         )
     )
 

@@ -72,7 +72,9 @@ def test_a_repeated_request_id_in_one_batch_appends_once_and_answers_twice() -> 
     command = domain.AddUser("ada", request_id="11111111-1111-4111-8111-111111111111")
     plan = batch.plan([command, command], {}, {})
     assert len(plan.appends) == 1
-    assert plan.answers[0] == plan.answers[1]
+    first, second = plan.answers
+    assert isinstance(first, batch.Target) and not first.replayed
+    assert second == batch.Target(first.stream_id, first.version, replayed=True)
 
 
 def test_a_request_id_seen_before_answers_with_the_original_event() -> None:
@@ -81,7 +83,14 @@ def test_a_request_id_seen_before_answers_with_the_original_event() -> None:
     history = {USER: [event(1, codec.USER_ADDED, "ada"), original, event(3, codec.USER_EDITED, "later")]}
     plan = batch.plan([command], history, {command.request_id: original})
     assert plan.appends == []
-    assert plan.answers == [batch.Target(USER, 2)]
+    assert plan.answers == [batch.Target(USER, 2, replayed=True)]
+
+
+def test_each_new_event_keeps_its_commands_correlation_id() -> None:
+    history = {USER: [event(1, codec.USER_ADDED, "ada")]}
+    commands = [domain.AddUser("grace"), domain.EditUser(USER, "ada b"), domain.AddUser("kate")]
+    plan = batch.plan(commands, history, {}, ["first", None, "third"])
+    assert [meta.get("correlation_id") for _, meta in plan.appends] == ["first", None, "third"]
 
 
 def test_a_request_id_reused_for_another_request_is_rejected() -> None:
