@@ -58,10 +58,10 @@ class Interceptor(grpc.ServerInterceptor):
         handler = continuation(details)
         if handler is None:
             return None
-        name: str = details.method  # type: ignore[attr-defined]
+        name: str = details.method
         metrics = rpc_metrics.method(name)
         correlate = self._correlate if self._correlate and self._correlate.applies(name) else None
-        metadata = details.invocation_metadata  # type: ignore[attr-defined]
+        metadata = details.invocation_metadata
 
         def wrap(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
@@ -126,10 +126,10 @@ class AsyncInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return None
-        name: str = details.method  # type: ignore[attr-defined]
+        name: str = details.method
         metrics = rpc_metrics.method(name)
         correlate = self._correlate if self._correlate and self._correlate.applies(name) else None
-        metadata = details.invocation_metadata  # type: ignore[attr-defined]
+        metadata = details.invocation_metadata
 
         async def bind(context: grpc.aio.ServicerContext) -> None:
             if correlate is None:

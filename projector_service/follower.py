@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from eventkit import db
 from eventkit.backoff import Backoff
+from eventkit.codec import TYPE_NAMES
 from eventkit.config import ProjectorSettings
 from eventkit.server import Health
-from projector_service import store
+from projector_service import metrics, store
 from projector_service.applier import Stalled, apply_batch
+from projector_service.fold import Plan
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class Follower:
         self._stalled: Stalled | None = None
         self._cleared = False  # the status table's stall cleared in this session
         self._next_heartbeat = 0.0
+        self._head, self._queue_usage = 0, 0.0  # the event store's, as last sampled
         self.ready = False  # connected to both databases at least once in this session
         self.position = 0
 
@@ -72,6 +75,7 @@ class Follower:
             )
             # Catching up is healthy progress: a long backlog must not fail a liveness probe.
             self._set_serving(True)
+            metrics.CHECKPOINT.set(self.position)
             self._follow()
 
     def _follow(self) -> None:
@@ -107,12 +111,18 @@ class Follower:
         while not self._stopping():
             events = store.read_events(self._reader, self.position, self._s.batch_size)
             if not events:
+                # Nothing after the checkpoint at this instant: no lag, without waiting for the next sample.
+                self._head = max(self._head, self.position)
+                observe_store(store.Sample(self._head, 0.0, self._queue_usage), self.position)
                 return
+            started = time.perf_counter()
             try:
                 plan = apply_batch(self._work, self._name, self._s.read_model.schema, events, self.position)
             except Stalled as exc:
                 self.position = exc.reached
+                metrics.CHECKPOINT.set(self.position)
                 raise
+            observe_batch(plan, time.perf_counter() - started)
             self.position = plan.position
             self._heartbeat()
             done += len(events)
@@ -158,6 +168,8 @@ class Follower:
                 "still stalled at position %d", exc.position, extra={"position": exc.position, "reason": exc.reason}
             )
         self._stalled = exc
+        metrics.STALLED.set(1)
+        metrics.STALLED_POSITION.set(exc.position)
         self._set_serving(False)
 
     def _resume(self) -> None:
@@ -171,6 +183,8 @@ class Follower:
             # Also once per session: a stall recorded before a restart may have been skipped since.
             store.clear_stall(self._work, self._name)
             self._stalled, self._cleared = None, True
+            metrics.STALLED.set(0)
+            metrics.STALLED_POSITION.set(0)
         self._set_serving(True)
 
     def _heartbeat(self) -> None:
@@ -180,8 +194,35 @@ class Follower:
             store.heartbeat(self._lock, self._name, self._identity)
             store.record_store_head(self._lock, self._reader, self._name)
             self._next_heartbeat = now + self._s.heartbeat_interval
+            sample = store.sample(self._reader, self.position)
+            self._head, self._queue_usage = sample.head, sample.notification_queue_usage
+            observe_store(sample, self.position)
 
     def _set_serving(self, serving: bool) -> None:
         if serving != self._serving:
             self._health.set(serving)
             self._serving = serving
+
+
+def observe_batch(plan: Plan, seconds: float) -> None:
+    """Counts a committed batch; logs each applied event at DEBUG with its correlation id and position."""
+    metrics.BATCH_SECONDS.observe(seconds)
+    metrics.APPLIED.inc(len(plan.log))
+    metrics.UNKNOWN_SKIPPED.inc(plan.skipped_unknown)
+    metrics.OPERATOR_SKIPPED.inc(plan.skipped_operator)
+    metrics.CHECKPOINT.set(plan.position)
+    if log.isEnabledFor(logging.DEBUG):
+        for row in plan.log:
+            log.debug(
+                "applied %s",
+                TYPE_NAMES.get(row.type, row.type),
+                extra={"correlation_id": row.correlation_id, "position": row.position, "user_id": row.user_id},
+            )
+
+
+def observe_store(sample: store.Sample, checkpoint: int) -> None:
+    """Sets the head, lag and NOTIFY-queue gauges from one sample of the event store."""
+    metrics.STORE_HEAD.set(sample.head)
+    metrics.LAG_EVENTS.set(max(sample.head - checkpoint, 0))
+    metrics.LAG_SECONDS.set(sample.lag_seconds)
+    metrics.NOTIFY_QUEUE.set(sample.notification_queue_usage)

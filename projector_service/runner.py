@@ -15,7 +15,7 @@ from eventkit import db
 from eventkit.backoff import Backoff
 from eventkit.config import ProjectorSettings
 from eventkit.server import Health
-from projector_service import leadership, store
+from projector_service import leadership, metrics, store
 from projector_service.applier import Fenced
 from projector_service.follower import Follower
 
@@ -64,12 +64,14 @@ class Runner:
                 self._close_probe()
                 if lock is None:
                     return
+                metrics.LEADER.set(1)
                 try:
                     follower = Follower(
                         self._s, self._health, self._stop.is_set, self._identity, lock, self._connect_read_model
                     )
                     follower.run()
                 finally:
+                    metrics.LEADER.set(0)
                     lock.close()  # releases the leader lock at once, so a standby need not wait
             except Fenced as exc:
                 log.warning("fenced (%s); standing down", exc, extra={"error": str(exc)})
@@ -88,6 +90,7 @@ class Runner:
                 )
                 self._stop.wait(wait)
             except psycopg.Error as exc:
+                metrics.RECONNECTS.inc()
                 if follower is not None and follower.ready:
                     backoff.reset()  # it worked until now: start the backoff again from the first step
                 self._health.set(False)

@@ -8,7 +8,8 @@ import logging
 
 from psycopg_pool import AsyncConnectionPool
 
-from eventkit import config, db, observing, server
+from eventkit import config, db, observing, pool_metrics, server
+from query_service import metrics
 from query_service.hub import Hub
 from query_service.service import QueryService
 from query_service.tokens import PageTokens
@@ -56,6 +57,9 @@ class App:
             correlate=observing.Correlate([SERVICE_NAME], make_missing=False),
         )
         self._following = asyncio.create_task(self.hub.run(self._running.health.set), name="hub")
+        metrics.SUBSCRIBERS.set_function(lambda: self.hub.subscribers)
+        metrics.READ_MODEL_POSITION.set_function(lambda: self.hub.head)
+        pool_metrics.watch("query", self._pool)
         log.info("query service listening", extra={"port": self._running.port})
         return self
 

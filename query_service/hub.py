@@ -169,6 +169,12 @@ class Hub:
             self._publish([Published(r.position, r.type, r.user_id, messages.event(r)) for r in rows], upto)
 
     def _publish(self, events: list[Published], upto: int) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            for event in events:
+                log.debug(
+                    "relaying event",
+                    extra={"correlation_id": event.message.event.correlation_id or None, "position": event.position},
+                )
         for listener in list(self._live):
             if not listener.offer(events):
                 self._live.discard(listener)  # it catches up from the event log on its own

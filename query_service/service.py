@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 from psycopg_pool import AsyncConnectionPool
 
-from eventkit.errors import DeadlineExceeded, NotFound, ShuttingDown, Unavailable
+from eventkit.errors import DeadlineExceeded, InvalidArgument, NotFound, ShuttingDown, Unavailable
 from eventkit.status import grpc_errors
-from query_service import horizon, messages, queries, requests
+from query_service import horizon, messages, metrics, queries, requests
 from query_service.hub import Hub
 from query_service.stream import Subscription
 from query_service.tokens import PageTokens
@@ -54,8 +55,16 @@ class QueryService(pb_grpc.QueryServiceServicer):
             wait = DEFAULT_WAIT_SECONDS
         else:
             wait = max(remaining - _answer_margin(remaining), 0.0)
-        if await self._hub.reached(position, wait):
+        started = time.perf_counter()
+        reached = await self._hub.reached(position, wait)
+        metrics.READ_WAIT_SECONDS.observe(time.perf_counter() - started)
+        if reached:
+            metrics.READ_WAITS.labels("reached").inc()
             return
+        if self._hub.closed or not self._hub.projector_alive():
+            metrics.READ_WAITS.labels("unavailable").inc()
+        else:
+            metrics.READ_WAITS.labels("timeout").inc()
         if self._hub.closed:
             raise ShuttingDown("the server is shutting down")
         if not self._hub.projector_alive():
@@ -81,7 +90,11 @@ class QueryService(pb_grpc.QueryServiceServicer):
     async def ListUsers(self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext) -> Any:
         size = requests.page_size(request.page_size)
         prefix = requests.name_prefix(request.name_prefix)
-        after = self._tokens.decode(request.page_token, prefix) if request.page_token else queries.FIRST_KEY
+        try:
+            after = self._tokens.decode(request.page_token, prefix) if request.page_token else queries.FIRST_KEY
+        except InvalidArgument:
+            metrics.PAGE_TOKEN_REJECTIONS.inc()
+            raise
         await self._reflect(requests.min_position(request.min_position), context)
         async with self._pool.connection() as conn:
             rows = await queries.list_users(conn, prefix, after, size + 1)  # one more tells if a next page exists

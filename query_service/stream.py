@@ -12,7 +12,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from eventkit.errors import ShuttingDown
-from query_service import messages, queries
+from query_service import messages, metrics, queries
 from query_service.hub import Hub, Published
 from query_service.requests import Filter
 
@@ -102,9 +102,11 @@ class Subscription:
                 event = subscriber.pending.popleft()
                 if event.position > self.last:  # never twice, whatever raced
                     self.last = event.position
+                    metrics.RELAYED.inc()
                     yield event.message
             if subscriber.lagging:
                 subscriber.lagging = False
+                metrics.FALLBACKS.inc()
                 log.info(
                     "a subscriber fell behind its buffer; it catches up from the event log",
                     extra={"position": self.last},
@@ -137,6 +139,7 @@ class Subscription:
                 rows = await queries.log_between(conn, self.last, target, REPLAY_PAGE, types, wanted.user_id)
             for row in rows:
                 self.last = row.position
+                metrics.RELAYED.inc()
                 yield messages.event(row)
             if len(rows) < REPLAY_PAGE:
                 self.last = max(self.last, target)
