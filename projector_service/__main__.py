@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import threading
@@ -16,8 +17,19 @@ from projector_service import admin
 from projector_service.applier import Stalled
 from projector_service.rebuild import RebuildBusy, rebuild
 from projector_service.runner import Runner
+from projector_service.watch import watch
 
 log = logging.getLogger("projector_service")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -31,7 +43,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     commands.add_parser("run", aliases=["subscription"], help="follow the event store (the default)")
     commands.add_parser("rebuild", aliases=["init"], help="replay every event into fresh tables, then swap them in")
     status = commands.add_parser("status", help="show checkpoint, store head, lag, leader and last error")
-    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument("--json", action="store_true", help="print one JSON object (one per refresh with --watch)")
+    status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C, with throughput")
+    status.add_argument("--interval", type=_positive, default=2.0, metavar="SECONDS", help="refresh interval (2)")
+    status.add_argument("--count", type=int, default=0, metavar="N", help="stop after N refreshes (0: never)")
     skip = commands.add_parser("skip", help="tell the projector to pass over one event it cannot apply")
     skip.add_argument("position", type=int, help="the event's position (the one `status` shows as stalled)")
     skip.add_argument("--force", action="store_true", help="allow a position the projector is not stalled at")
@@ -81,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         return run(settings)
     connect = migrating_connector(settings.read_model, "read_model")
     try:
+        if args.command == "status" and args.watch:
+            with contextlib.suppress(KeyboardInterrupt):
+                watch(lambda: admin.gather(settings, connect), sys.stdout, args.interval, args.count, args.json)
+            return 0
         if args.command == "status":
             admin.print_status(admin.gather(settings, connect), sys.stdout, args.json)
             return 0

@@ -17,7 +17,7 @@ from devtools.pgcluster import free_port
 from eventkit.config import Database
 from tests.support.metrics import Scrape, scrape
 from tests.support.processes import ROOT, ServiceProcess
-from tests.support.projector import projector_env, start_projector
+from tests.support.projector import projector_command, projector_env, start_projector
 from tests.support.system import QUERY_TEST_ENV
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cpb
@@ -26,6 +26,8 @@ from users.v1 import query_service_pb2 as qpb
 
 MONITORING = ROOT / "deploy" / "monitoring"
 COMMAND = "users.v1.CommandService"
+GET_USER = {"grpc_service": "users.v1.QueryService", "grpc_method": "GetUser"}
+LIST_USERS = {"grpc_service": "users.v1.QueryService", "grpc_method": "ListUsers"}
 
 
 @dataclass
@@ -120,20 +122,57 @@ def test_counters_move_exactly_for_three_appends_one_conflict_and_one_replay_and
     assert observed.scrape("projector").value("users_projector_events_applied_total") == 3
     wait_until(lambda: observed.scrape("query").value("users_query_read_model_position") == 3, 30)
 
-    # The projector goes down: writes go on, and the lag (store head minus what the read model
-    # serves, both exported by processes that are still up) rises.
-    observed.projector.kill()
-    with grpc.insecure_channel(observed.command.address) as channel:
-        stub = command_service_pb2_grpc.CommandServiceStub(channel)
-        add(stub, "Katherine")
-        add(stub, "Dorothy")
-    head = observed.scrape("command").value("users_event_store_head_position")
-    served = observed.scrape("query").value("users_query_read_model_position")
-    assert (head, served) == (5, 3)
+    query_before = observed.scrape("query")
+    with grpc.insecure_channel(observed.query.address) as channel:
+        query = query_service_pb2_grpc.QueryServiceStub(channel)
+        stream = query.StreamEvents(qpb.StreamEventsRequest(after_position=0), timeout=60)
+        assert [next(stream).WhichOneof("kind") for _ in range(4)] == ["event"] * 3 + ["caught_up"]
+        wait_until(lambda: observed.scrape("query").value("users_stream_subscribers") == 1, 30)
+        with pytest.raises(grpc.RpcError) as refused:
+            query.ListUsers(qpb.ListUsersRequest(page_token="not-a-token"), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
-    restart_projector(observed, services, event_store, read_model)
-    wait_until(lambda: projector_caught_up(5), 30, message="the restarted projector's lag to fall to 0")
-    wait_until(lambda: observed.scrape("query").value("users_query_read_model_position") == 5, 30)
+        # The projector goes down: writes go on, and the lag (store head minus what the read model
+        # serves, both exported by processes that are still up) rises.
+        observed.projector.kill()
+        with grpc.insecure_channel(observed.command.address) as command_channel:
+            stub = command_service_pb2_grpc.CommandServiceStub(command_channel)
+            add(stub, "Katherine")
+            add(stub, "Dorothy")
+        head = observed.scrape("command").value("users_event_store_head_position")
+        served = observed.scrape("query").value("users_query_read_model_position")
+        assert (head, served) == (5, 3)
+        shown = projector_command(event_store, read_model, "status", "--watch", "--count", "2", "--interval", "0.1")
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.count("lag:         2 events") == 2 and "events/s applied" in shown.stdout
+
+        # A read of position 5 times out while nothing projects; one that waits is answered after the restart.
+        with pytest.raises(grpc.RpcError) as late:
+            query.GetUser(qpb.GetUserRequest(id=ada.user.id, min_position=5), timeout=0.5)
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        waiting = query.GetUser.future(qpb.GetUserRequest(id=ada.user.id, min_position=5), timeout=60)
+        wait_until(lambda: observed.scrape("query").value("grpc_server_in_flight", **GET_USER) == 1, 30)
+        restart_projector(observed, services, event_store, read_model)
+        assert waiting.result().user.id == ada.user.id
+        wait_until(lambda: projector_caught_up(5), 30, message="the restarted projector's lag to fall to 0")
+        live = (message.event.position for message in stream if message.WhichOneof("kind") == "event")
+        assert [next(live), next(live)] == [4, 5]
+        stream.cancel()
+
+    query_after = observed.scrape("query")
+
+    def query_moved(name: str, **labels: str) -> float:
+        return query_after.value(name, **labels) - query_before.value(name, **labels)
+
+    assert query_after.value("users_query_read_model_position") == 5
+    assert query_moved("users_stream_events_relayed_total") == 5
+    assert query_moved("users_page_token_rejections_total") == 1
+    assert query_moved("grpc_server_handled_total", **LIST_USERS, grpc_code="INVALID_ARGUMENT") == 1
+    assert query_moved("users_read_your_writes_waits_total", outcome="timeout") == 1
+    assert query_moved("users_read_your_writes_waits_total", outcome="reached") == 1
+    assert query_moved("grpc_server_handled_total", **GET_USER, grpc_code="DEADLINE_EXCEEDED") == 1
+    assert query_moved("grpc_server_handled_total", **GET_USER, grpc_code="OK") == 1
+    assert query_after.value("users_db_pool_connections", pool="query") >= 1
 
     exported = set().union(*(observed.scrape(name).names for name in ("command", "projector", "query")))
     missing = {f"{where}: {name}" for where, name in used_metric_names() if name not in exported | recorded_names()}
