@@ -132,6 +132,11 @@ class Appender:
         return future
 
     def _run(self) -> None:
+        try:
+            self._connection()  # now, not at the first command: the head gauge is right from the start
+        except Exception as exc:  # whatever it is, the first batch meets it again and answers for it
+            log.warning("event store not ready at start", extra={"error": str(exc).strip()})
+            self._discard_connection()
         stopping = False
         while not stopping:
             first = self._queue.get()
