@@ -58,12 +58,13 @@ def test_the_prometheus_config_and_its_rules_are_valid(promtool_path: str) -> No
 def test_compose_runs_prometheus_only_with_the_monitoring_profile_scraping_each_services_metrics_port(
     file: Path,
 ) -> None:
-    services = load(file)["services"]
+    assert "prometheus" not in load(file)["services"], "not started without the profile"
+    services = load(file, {"COMPOSE_PROFILES": "monitoring"})["services"]
     prometheus = services["prometheus"]
     assert prometheus["profiles"] == ["monitoring"]
-    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in prometheus["volumes"]}
+    mounts = {volume["target"]: volume["source"] for volume in prometheus["volumes"]}
     for name in ("prometheus.yml", "rules.yaml"):
-        assert (DEPLOY / mounts[f"/etc/prometheus/{name}"]).resolve() == MONITORING / name
+        assert Path(mounts[f"/etc/prometheus/{name}"]) == MONITORING / name
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets == {name: [f"{name}:{environment(services[name])['METRICS_PORT']}"] for name in SERVICES}
