@@ -138,8 +138,11 @@ def run() -> int:
         services = start_services(env, ports, files)
         for service in services:
             service.wait_serving(60)
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())  # before the banner invites Ctrl-C
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(banner(cluster, directory, env, services, files), flush=True)
-        return supervise(cluster, services, files)
+        return supervise(cluster, services, files, stop)
     except ServiceFailed as exc:
         print(f"make run: {str(exc).splitlines()[0]} (its output is above); stopping everything", file=sys.stderr)
         return 1
@@ -152,11 +155,8 @@ def run() -> int:
         shut_down(cluster, services, files)
 
 
-def supervise(cluster: Cluster, services: list[ServiceProcess], files: RunFiles) -> int:
-    """Reports services that exit (the rest keep running) until Ctrl-C; stops early only if PostgreSQL dies."""
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+def supervise(cluster: Cluster, services: list[ServiceProcess], files: RunFiles, stop: threading.Event) -> int:
+    """Reports services that exit (the rest keep running) until `stop` (Ctrl-C); ends early only if PostgreSQL dies."""
     reported: set[int] = set()
     while not stop.wait(0.5):
         # A service that exits (or is killed) does not take the others down: the database and the

@@ -91,6 +91,17 @@ def test_make_run_keeps_the_stack_up_after_every_service_exited_and_ctrl_c_stops
             shell.close()
 
 
+def test_ctrl_c_as_soon_as_the_banner_shows_stops_everything_with_exit_code_0(make_run: LocalStack) -> None:
+    stack = terminal(make_run, f"exec {sys.executable} -m devtools.run")
+    try:
+        make_run.wait_banner(stack)
+        assert stack.interrupt(timeout=90) == 0, stack.text()
+    finally:
+        stack.close()
+    assert "stopped" in stack.lines and "Traceback" not in stack.text()
+    assert not make_run.postgres_listens() and not list(make_run.run_dir.iterdir())
+
+
 def test_a_killed_make_run_leaves_no_service_or_postgres_behind_and_make_run_x_refuses_its_stale_files(
     make_run: LocalStack,
 ) -> None:
