@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from command_service import keyring
 from command_service.appender import Appender, Timeouts
 from command_service.service import CommandService
 from eventkit import config, observing, server
-from eventkit.startup import migrating_connector
 from eventkit.watchdog import watch_database
 from users.v1 import command_service_pb2, command_service_pb2_grpc
 
@@ -22,9 +22,9 @@ class App:
 
     def __init__(self, settings: config.CommandSettings) -> None:
         self.settings = settings
-        self.connect = migrating_connector(settings.event_store, "event_store")
+        self.connect, keys = keyring.wire(settings.event_store, settings.key_store)
         timeouts = Timeouts(settings.append_lock_timeout, settings.append_statement_timeout)
-        self.appender = Appender(self.connect, settings.batch_max, timeouts)
+        self.appender = Appender(self.connect, settings.batch_max, timeouts, keys)
         self._watching = threading.Event()
         self._running: server.Running | None = None
         self._stopped = threading.Event()

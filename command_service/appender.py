@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -13,7 +14,8 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from command_service import answers, batch, domain, metrics, store
+from command_service import answers, batch, domain, keyring, metrics, store
+from eventkit import codec, sealing
 from eventkit.codec import RecordedEvent
 from eventkit.errors import DomainError
 
@@ -66,10 +68,16 @@ class Appender:
         connect: Callable[[], psycopg.Connection[Any]],
         batch_max: int = 256,
         timeouts: Timeouts = Timeouts(),
+        keys: keyring.Keyring | None = None,
     ) -> None:
+        # Without a keyring names are stored in clear (schema version 1): only the benchmark's
+        # baseline runs so; every service wires one.
         self._connect = connect
         self._batch_max = batch_max
         self._timeouts = timeouts
+        self._keys = keys
+        self._new_key = sealing.new_key if keys is not None else None
+        self._schema_version = codec.SEALED_SCHEMA_VERSION if keys is not None else codec.CLEAR_SCHEMA_VERSION
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._conn: psycopg.Connection[Any] | None = None
         self._head = 0  # the highest position seen, for the head gauge
@@ -97,6 +105,8 @@ class Appender:
         if not self._thread.is_alive() and self._conn is not None:
             # Closed only by its own thread's end: a connection blocked in a call is never closed under it.
             self._conn.close()
+        if self._keys is not None:
+            self._keys.close()
 
     def abandon(self) -> None:
         """Ends the work of a stopping server: queued commands and the batch in flight answer UNAVAILABLE.
@@ -208,25 +218,52 @@ class Appender:
         request_ids = [c.request_id for c in commands if c.request_id]
         history: dict[str, list[RecordedEvent]] = {}
         if not touched and not request_ids:
-            # New users, no retries to recognise: nothing to read, so the INSERT alone is the
-            # transaction (one round trip); its trigger takes the append lock up to the commit.
-            decided = batch.plan(commands, history, {}, correlation_ids)
-            inserted = store.insert(conn, decided.appends)
+            # New users, no retries to recognise: nothing to read. Without keys to store, the
+            # INSERT alone is the transaction (one round trip); its trigger takes the append lock.
+            decided = batch.plan(commands, history, {}, correlation_ids, {}, self._new_key)
+            if self._keys is not None and self._keys.shared:
+                with conn.pipeline(), conn.transaction():
+                    inserted = self._write(conn, decided, history)
+            else:
+                inserted = self._write(conn, decided, history)
             lock_wait = inserted.first_row_after
         else:
             with conn.transaction():
                 loaded = store.lock_and_load(conn, touched, request_ids)
-                history, earlier = loaded.streams, loaded.earlier
-                history |= store.load_streams(conn, {e.stream_id for e in earlier.values()} - history.keys())
-                decided = batch.plan(commands, history, earlier, correlation_ids)
-                inserted = store.insert(conn, decided.appends)
+                stored, earlier = loaded.streams, loaded.earlier
+                stored |= store.load_streams(conn, {e.stream_id for e in earlier.values()} - stored.keys())
+                # Every loaded stream's key: to open its names, and for one written in clear so far,
+                # to know whether its next event needs a new key.
+                keys = self._keys.fetch(conn, stored.keys()) if self._keys is not None else {}
+                history = keyring.open_history(stored, keys)
+                decided = batch.plan(commands, history, earlier, correlation_ids, keys, self._new_key)
+                inserted = self._write(conn, decided, history, keys)
+                if self._keys is not None:
+                    self._keys.destroy_inside(conn, decided.forget)
             lock_wait = loaded.lock_wait
-        for event in inserted.events:
-            history.setdefault(event.stream_id, []).append(event)
+            if self._keys is not None:
+                self._keys.destroy_after(decided.forget)
         if inserted.events:
             metrics.LOCK_WAIT_SECONDS.observe(lock_wait)
             metrics.EVENTS_APPENDED.inc(len(inserted.events))
         return [_outcome(answer, history) for answer in decided.answers]
+
+    def _write(
+        self,
+        conn: psycopg.Connection[Any],
+        decided: batch.Plan,
+        history: dict[str, list[RecordedEvent]],
+        keys: dict[str, bytes] | None = None,
+    ) -> store.Inserted:
+        """Stores the batch's new keys, appends its events sealed, and adds them (opened) to `history`."""
+        appends = decided.appends
+        if self._keys is not None:
+            self._keys.create(conn, decided.new_keys)
+            appends = keyring.seal_all(appends, (keys or {}) | decided.new_keys)
+        inserted = store.insert(conn, appends, self._schema_version)
+        for event, (clear, _) in zip(inserted.events, decided.appends):
+            history.setdefault(event.stream_id, []).append(dataclasses.replace(event, data=clear.data))
+        return inserted
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:

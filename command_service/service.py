@@ -65,3 +65,12 @@ class CommandService(pb_grpc.CommandServiceServicer):
         )
         outcome = self._execute(command, context)
         return pb.DeleteUserResponse(id=outcome.state.id, version=outcome.state.version, position=outcome.position)
+
+    @grpc_errors
+    def ForgetUser(self, request: pb.ForgetUserRequest, context: grpc.ServicerContext) -> Any:
+        command = domain.ForgetUser(
+            user_id=validation.parse_id(request.id),
+            request_id=validation.parse_request_id(request.request_id),
+        )
+        outcome = self._execute(command, context)
+        return pb.ForgetUserResponse(id=outcome.state.id, version=outcome.state.version, position=outcome.position)

@@ -111,8 +111,12 @@ def load_streams(conn: psycopg.Connection[Any], stream_ids: Iterable[str]) -> di
     return streams
 
 
-def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str, object]]]) -> Inserted:
-    """Appends the events in one statement (one lock, one NOTIFY) and returns them as recorded.
+def insert(
+    conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str, object]]], schema_version: int
+) -> Inserted:
+    """Appends the events (data as stored: sealed for schema version 2) in one statement (one lock, one NOTIFY).
+
+    Returns them as recorded, in the order given.
 
     In autocommit mode the statement is a transaction of its own: its trigger takes the append lock
     and holds it to the commit, so positions stay in commit order with no statement before it.
@@ -136,12 +140,12 @@ def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str
     )
     rows = conn.execute(
         f"""
-        INSERT INTO events (stream_id, version, type, data, metadata, request_id)
-        SELECT s, v, t, d, m, r FROM jsonb_to_recordset(%s::jsonb)
+        INSERT INTO events (stream_id, version, type, schema_version, data, metadata, request_id)
+        SELECT s, v, t, %s, d, m, r FROM jsonb_to_recordset(%s::jsonb)
             AS batch(s uuid, v bigint, t text, d jsonb, m jsonb, r uuid)
         RETURNING stream_id::text, version, position, record_time, {_WAITED}
         """,
-        [batch],
+        [schema_version, batch],
     ).fetchall()
     # The statement trigger takes the append lock before the first row is formed, so the first
     # row's time is that wait plus one row's work (when the caller did not take the lock before).
@@ -151,6 +155,8 @@ def insert(conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str
     for event, meta in appends:
         position, record_time = stored[(event.stream_id, event.version)]
         recorded.append(
-            RecordedEvent(position, event.stream_id, event.version, event.type, event.data, record_time, meta)
+            RecordedEvent(
+                position, event.stream_id, event.version, event.type, event.data, record_time, meta, schema_version
+            )
         )
     return Inserted(recorded, float(first_row_after))

@@ -9,12 +9,20 @@ from typing import Any
 USER_ADDED = "UserAdded"
 USER_EDITED = "UserEdited"
 USER_DELETED = "UserDeleted"
+USER_FORGOTTEN = "UserForgotten"
 
 # The seed's EventId values; they are also the users.v1.EventType enum numbers.
-TYPE_IDS: dict[str, int] = {USER_ADDED: 1, USER_EDITED: 2, USER_DELETED: 3}
+TYPE_IDS: dict[str, int] = {USER_ADDED: 1, USER_EDITED: 2, USER_DELETED: 3, USER_FORGOTTEN: 4}
 TYPE_NAMES: dict[int, str] = {number: name for name, number in TYPE_IDS.items()}
 
-SCHEMA_VERSION = 1
+# Event data schema versions: 1 keeps the name in clear (events written before names were
+# encrypted); 2 keeps it sealed with the user's data key (eventkit/sealing.py).
+CLEAR_SCHEMA_VERSION = 1
+SEALED_SCHEMA_VERSION = 2
+SCHEMA_VERSION = CLEAR_SCHEMA_VERSION
+
+# Event types that carry no name.
+NAMELESS = frozenset({USER_DELETED, USER_FORGOTTEN})
 
 
 class MalformedEvent(Exception):
@@ -33,18 +41,20 @@ class RecordedEvent:
     record_time: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    # True when the name was sealed with a key that no longer exists: the user was forgotten.
+    forgotten: bool = False
 
 
 def encode(event_type: str, name: str | None) -> dict[str, Any]:
     """Returns the JSON data of a new event of `event_type`."""
-    if event_type == USER_DELETED:
+    if event_type in NAMELESS:
         return {}
     return {"name": name}
 
 
 def name_of(event_type: str, data: Any) -> str:
-    """Returns the user name an event carries ('' for deletions); raises MalformedEvent if it has none."""
-    if event_type == USER_DELETED:
+    """Returns the user name an event carries ('' for deletions and forgettings); raises MalformedEvent if it has none."""
+    if event_type in NAMELESS:
         return ""
     name = data.get("name") if isinstance(data, dict) else None
     if not isinstance(name, str) or not name or "\x00" in name:

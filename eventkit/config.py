@@ -74,6 +74,7 @@ class CommandSettings:
 
     common: Common
     event_store: Database
+    key_store: Database
     port: int
     max_workers: int
     batch_max: int
@@ -87,6 +88,7 @@ class ProjectorSettings:
 
     common: Common
     event_store: Database
+    key_store: Database
     read_model: Database
     health_port: int
     batch_size: int
@@ -147,6 +149,15 @@ def event_store(env: Mapping[str, str] = os.environ) -> Database:
     )
 
 
+def key_store(env: Mapping[str, str] = os.environ) -> Database:
+    """Reads where the users' data keys live: by default the event store's database, in a schema of their own."""
+    return Database(
+        dsn=env.get("KEY_STORE_DSN", "").strip() or _required(env, "EVENT_STORE_DSN"),
+        schema=_schema(env, "KEY_STORE_SCHEMA", "user_keys"),
+        pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
+    )
+
+
 def read_model(env: Mapping[str, str] = os.environ) -> Database:
     """Reads where the read model lives."""
     return Database(
@@ -162,6 +173,7 @@ def command_settings(env: Mapping[str, str] = os.environ) -> CommandSettings:
     return CommandSettings(
         common=common(env),
         event_store=event_store(env),
+        key_store=key_store(env),
         port=_int(env, "COMMAND_SERVICE_PORT", 50051),
         max_workers=_int(env, "GRPC_MAX_WORKERS", 32, minimum=1),
         batch_max=_int(env, "COMMAND_BATCH_MAX", 256, minimum=1),
@@ -175,6 +187,7 @@ def projector_settings(env: Mapping[str, str] = os.environ) -> ProjectorSettings
     return ProjectorSettings(
         common=common(env),
         event_store=event_store(env),
+        key_store=key_store(env),
         read_model=read_model(env),
         health_port=_int(env, "PROJECTOR_HEALTH_PORT", 50053),
         batch_size=_int(env, "PROJECTOR_BATCH_SIZE", 1000, minimum=1),

@@ -17,6 +17,8 @@ class LogRow:
     name: str
     record_time: datetime
     correlation_id: str | None = None
+    # The user was forgotten: `name` is erased (''), not an empty name.
+    forgotten: bool = False
 
 
 @dataclass(frozen=True)

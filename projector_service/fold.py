@@ -21,6 +21,8 @@ class Plan:
     upserts: list[UserRow] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     log: list[LogRow] = field(default_factory=list)
+    # Users whose names must be erased from every earlier event-log row (they were forgotten).
+    forgotten: list[str] = field(default_factory=list)
     skipped_unknown: int = 0
     skipped_operator: int = 0
     # The first event that cannot be applied: (position, reason). The plan stops just before it.
@@ -40,7 +42,11 @@ def streams_to_load(events: Iterable[RecordedEvent]) -> set[str]:
 
 
 def evolve(prior: UserRow | None, event: RecordedEvent) -> tuple[UserRow | None, str]:
-    """Returns a user's row after a known event (None once deleted) and the name its log row carries."""
+    """Returns a user's row after a known event (None once deleted or forgotten) and the name its log row carries."""
+    if event.forgotten or event.type == codec.USER_FORGOTTEN:
+        # Forgotten (a UserForgotten event, or a name whose key is gone): the user leaves the read
+        # model, whether or not it is still there (a deleted user can be forgotten too).
+        return None, ""
     if event.type == codec.USER_ADDED:
         name = codec.name_of(event.type, event.data)
         return UserRow(event.stream_id, name, event.version, event.record_time, event.record_time, event.position), name
@@ -73,6 +79,9 @@ def fold_batch(events: Sequence[RecordedEvent], start: int, existing: dict[str, 
                 plan.malformed = (event.position, str(exc))
                 break
             state[event.stream_id] = row
+            forgotten = event.forgotten or event.type == codec.USER_FORGOTTEN
+            if forgotten and event.stream_id not in plan.forgotten:
+                plan.forgotten.append(event.stream_id)
             plan.log.append(
                 LogRow(
                     event.position,
@@ -82,6 +91,7 @@ def fold_batch(events: Sequence[RecordedEvent], start: int, existing: dict[str, 
                     name,
                     event.record_time,
                     event.metadata.get(METADATA_KEY),
+                    forgotten,
                 )
             )
         plan.position = event.position

@@ -15,6 +15,7 @@ from eventkit.server import Health
 from projector_service import metrics, store
 from projector_service.applier import Stalled, apply_batch
 from projector_service.fold import Plan
+from projector_service.source import EventSource
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class Follower:
             self._reader = db.connect(self._s.event_store, autocommit=True)
             opened.callback(self._reader.close)
             store.name_session(self._reader, f"projector-read {self._identity}")
+            self._source = EventSource.open(self._s.event_store, self._s.key_store, self._reader)
+            opened.callback(self._source.close)
             self.position = store.checkpoint(self._work, self._name)[0]
             self.ready = True
             log.info(
@@ -109,7 +112,7 @@ class Follower:
         started = time.monotonic()
         done, report_at = 0, started + PROGRESS_EVERY_SECONDS
         while not self._stopping():
-            events = store.read_events(self._reader, self.position, self._s.batch_size)
+            events = self._source.read(self.position, self._s.batch_size)
             if not events:
                 # Nothing after the checkpoint at this instant: no lag, without waiting for the next sample.
                 self._head = max(self._head, self.position)

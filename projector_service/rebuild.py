@@ -20,6 +20,7 @@ from eventkit import db, migrations
 from eventkit.config import ProjectorSettings
 from projector_service import store
 from projector_service.applier import apply_batch
+from projector_service.source import EventSource
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,12 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
                 store.ensure_rows(conn, name)
                 progress = Progress(out, reader)
                 progress.begin()
-                position = _replay(settings, conn, reader, 0, progress)
-                position = _switch(settings, conn, reader, position, progress)
+                source = EventSource.open(settings.event_store, settings.key_store, reader)
+                try:
+                    position = _replay(settings, conn, source, 0, progress)
+                    position = _switch(settings, conn, source, position, progress)
+                finally:
+                    source.close()
         finally:
             store.drop_schema(admin, scratch)
     elapsed = time.monotonic() - progress.started
@@ -98,14 +103,14 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
 def _replay(
     s: ProjectorSettings,
     conn: store.Conn,
-    reader: store.Conn,
+    source: EventSource,
     position: int,
     progress: Progress,
     upto: int | None = None,
 ) -> int:
     """Applies batches to the scratch tables until the store (or `upto`) is reached; returns the position."""
     while upto is None or position < upto:
-        events = store.read_events(reader, position, s.batch_size, upto)
+        events = source.read(position, s.batch_size, upto)
         if not events:
             break
         position = apply_batch(conn, s.projection_name, s.read_model.schema, events, position).position
@@ -113,7 +118,7 @@ def _replay(
     return position
 
 
-def _switch(s: ProjectorSettings, conn: store.Conn, reader: store.Conn, position: int, progress: Progress) -> int:
+def _switch(s: ProjectorSettings, conn: store.Conn, source: EventSource, position: int, progress: Progress) -> int:
     """Catches the scratch tables up to the live checkpoint under lock and swaps them in, retrying on lock timeouts."""
     live, name = s.read_model.schema, s.projection_name
     while True:
@@ -122,7 +127,7 @@ def _switch(s: ProjectorSettings, conn: store.Conn, reader: store.Conn, position
                 # Holding the live checkpoint row stops the live projector between two batches, so
                 # both copies meet at one position: subscribers see neither a gap nor a repeat.
                 live_position = store.lock_live(conn, live, name, SWITCH_LOCK_TIMEOUT_MS)
-                position = _replay(s, conn, reader, position, progress, upto=live_position)
+                position = _replay(s, conn, source, position, progress, upto=live_position)
                 _, skipped_unknown = store.checkpoint(conn, name)
                 store.swap_tables(
                     conn, live, scratch_schema(live), name, position, store.event_time(conn, name), skipped_unknown
@@ -132,4 +137,4 @@ def _switch(s: ProjectorSettings, conn: store.Conn, reader: store.Conn, position
             log.info("live tables busy; catching up and trying the swap again")
             # The rolled-back attempt may have applied batches that are gone now: start from the
             # scratch checkpoint as committed.
-            position = _replay(s, conn, reader, store.checkpoint(conn, name)[0], progress)
+            position = _replay(s, conn, source, store.checkpoint(conn, name)[0], progress)

@@ -26,13 +26,13 @@ def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> 
     bound = "AND position <= %s" if upto is not None else ""
     params = [after, upto, limit] if upto is not None else [after, limit]
     rows = conn.execute(
-        f"SELECT position, stream_id::text, version, type, data, record_time, metadata->>%s FROM events"
+        f"SELECT position, stream_id::text, version, type, data, record_time, metadata->>%s, schema_version FROM events"
         f" WHERE position > %s {bound} ORDER BY position LIMIT %s",
         [METADATA_KEY, *params],
     ).fetchall()
     return [
-        RecordedEvent(p, stream, version, kind, data, time, {METADATA_KEY: cid} if cid else {})
-        for p, stream, version, kind, data, time, cid in rows
+        RecordedEvent(p, stream, version, kind, data, at, {METADATA_KEY: cid} if cid else {}, schema_version)
+        for p, stream, version, kind, data, at, cid, schema_version in rows
     ]
 
 
@@ -147,14 +147,24 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     if plan.log:
         columns = list(
             zip(
-                *((e.position, e.type, e.user_id, e.version, e.name, e.record_time, e.correlation_id) for e in plan.log)
+                *(
+                    (e.position, e.type, e.user_id, e.version, e.name, e.record_time, e.correlation_id, e.forgotten)
+                    for e in plan.log
+                )
             )
         )
         conn.execute(
-            "INSERT INTO event_log (position, type, user_id, version, name, record_time, correlation_id)"
+            "INSERT INTO event_log (position, type, user_id, version, name, record_time, correlation_id, forgotten)"
             " SELECT * FROM unnest(%b::int8[], %b::int2[], %b::uuid[], %b::int8[], %b::text[], %b::timestamptz[],"
-            " %b::text[])",
+            " %b::text[], %b::bool[])",
             [list(c) for c in columns],
+        )
+    if plan.forgotten:
+        # Forgetting reaches back: every earlier log row of these users loses its name. (The old
+        # row versions stay in the table's files until VACUUM reclaims them; see README: Forgetting.)
+        conn.execute(
+            "UPDATE event_log SET name = '', forgotten = true WHERE user_id = ANY(%s::uuid[]) AND NOT forgotten",
+            [plan.forgotten],
         )
     conn.execute(
         "UPDATE projection_checkpoint SET position = %s, event_time = coalesce(%s, event_time), updated_time = now(),"

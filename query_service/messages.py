@@ -26,9 +26,10 @@ def event(row: LogRow) -> pb.StreamEventsResponse:
             version=row.version,
             # The API promises an empty name for deletions, whatever the log keeps (the projector
             # stores the user's last name there).
-            name="" if row.type == DELETED else row.name,
+            name="" if row.type == DELETED or row.forgotten else row.name,
             record_time=to_timestamp(row.record_time),
             correlation_id=row.correlation_id or "",
+            forgotten=row.forgotten,
         )
     )
 

@@ -13,7 +13,7 @@ from eventkit.namekey import prefix_range
 from eventkit.rows import LogRow, UserRow
 
 _USER_COLUMNS = "id::text, name, version, create_time, update_time, position"
-_EVENT_COLUMNS = "position, type, user_id::text, version, name, record_time, correlation_id"
+_EVENT_COLUMNS = "position, type, user_id::text, version, name, record_time, correlation_id, forgotten"
 
 
 @dataclass(frozen=True)

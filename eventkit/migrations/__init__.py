@@ -14,7 +14,7 @@ from eventkit.migrations import name_keys
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("event_store", "read_model")
+COMPONENTS = ("event_store", "read_model", "key_store")
 
 # Steps that SQL cannot express, run right after the script of the same version, in its transaction.
 AFTER_SCRIPT: dict[tuple[str, int], Callable[[psycopg.Connection[Any]], None]] = {

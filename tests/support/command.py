@@ -42,3 +42,8 @@ def command_server(database: Database, **env: str) -> Iterator[command_service_p
     """Serves CommandService on 127.0.0.1:<free port> and yields a stub connected to it."""
     with command_app(database, **env) as app, grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         yield command_service_pb2_grpc.CommandServiceStub(channel)
+
+
+def key_store_of(event_store: Database) -> Database:
+    """Returns where the command service keeps keys by default: the event store's database, schema user_keys."""
+    return Database(dsn=event_store.dsn, schema="user_keys", pool_size=event_store.pool_size)

@@ -116,7 +116,9 @@ def test_a_malformed_number_says_what_is_expected(argv, message, capsys) -> None
 def test_watch_types_are_named_one_way_in_the_help_and_in_the_error(capsys) -> None:
     with pytest.raises(SystemExit):
         cli.main(["watch", "--type", "renamed"])
-    assert "unknown event type 'renamed' (choose from added, edited, deleted)" in capsys.readouterr().err
+    assert "unknown event type 'renamed' (choose from added, edited, deleted, forgotten)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["watch", "--help"])
-    assert "only events of this type: added, edited, deleted (repeatable)" in " ".join(capsys.readouterr().out.split())
+    assert "only events of this type: added, edited, deleted, forgotten (repeatable)" in " ".join(
+        capsys.readouterr().out.split()
+    )

@@ -56,7 +56,7 @@ def test_an_event_line_shows_time_position_type_user_version_and_name() -> None:
 
 
 def test_event_type_names_follow_the_proto_enum() -> None:
-    assert models.EVENT_TYPES == {"UserAdded": 1, "UserEdited": 2, "UserDeleted": 3}
+    assert models.EVENT_TYPES == {"UserAdded": 1, "UserEdited": 2, "UserDeleted": 3, "UserForgotten": 4}
 
 
 def unavailable(reason: str = "", message: str = "down") -> errors.Unavailable:

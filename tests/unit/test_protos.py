@@ -21,7 +21,7 @@ def test_buf_lint_passes_with_the_standard_rules() -> None:
 def test_the_services_offer_the_contracted_methods() -> None:
     command = command_service_pb2.DESCRIPTOR.services_by_name["CommandService"]
     query = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
-    assert [m.name for m in command.methods] == ["AddUser", "EditUser", "DeleteUser"]
+    assert [m.name for m in command.methods] == ["AddUser", "EditUser", "DeleteUser", "ForgetUser"]
     assert [m.name for m in query.methods] == ["GetUser", "ListUsers", "StreamEvents"]
     assert query.methods_by_name["StreamEvents"].server_streaming
 
@@ -33,4 +33,5 @@ def test_event_types_keep_the_seeds_ids() -> None:
         "EVENT_TYPE_USER_ADDED": 1,
         "EVENT_TYPE_USER_EDITED": 2,
         "EVENT_TYPE_USER_DELETED": 3,
+        "EVENT_TYPE_USER_FORGOTTEN": 4,
     }

@@ -30,7 +30,7 @@ def test_a_stream_filter_accepts_only_the_chosen_types_and_user() -> None:
     assert requests.stream_filter([], "").accepts(1, user)
 
 
-@pytest.mark.parametrize(("types", "user"), [([0], ""), ([4], ""), ([1, -1], ""), ([], "nope")])
+@pytest.mark.parametrize(("types", "user"), [([0], ""), ([5], ""), ([1, -1], ""), ([], "nope")])
 def test_unknown_event_types_and_malformed_user_ids_are_invalid(types: list[int], user: str) -> None:
     with pytest.raises(InvalidArgument):
         requests.stream_filter(types, user)
