@@ -13,7 +13,7 @@ from users_client import commands, errors, messages, parser
 from users_client.client import UsersClient, new_request_id
 from users_client.transport import Security, security_from_env
 
-WRITES = ("add", "edit", "delete")
+WRITES = ("add", "edit", "delete", "forget")
 
 
 def _fail(line: str, code: int) -> int:

@@ -120,6 +120,14 @@ class UsersClient:
         response = self._command(self._commands.DeleteUser, request, timeout)
         return models.Deleted(response.id, response.version, response.position)
 
+    def forget_user(
+        self, user_id: str, *, request_id: str | None = None, timeout: float | None = None
+    ) -> models.Deleted:
+        """Forgets a user: its names become unreadable everywhere; forgetting it again changes nothing."""
+        request = cmd.ForgetUserRequest(id=user_id, request_id=request_id or new_request_id())
+        response = self._command(self._commands.ForgetUser, request, timeout)
+        return models.Deleted(response.id, response.version, response.position)
+
     def get_user(self, user_id: str, *, min_position: int = 0, timeout: float | None = None) -> models.User:
         """Returns one user; with `min_position`, waits (within the deadline) until the read model has that write."""
         request = qry.GetUserRequest(id=user_id, min_position=min_position)

@@ -38,6 +38,12 @@ def delete(client: UsersClient, args: argparse.Namespace, out: TextIO) -> None:
     _say(output.to_json(result) if args.json else output.deleted(result), out)
 
 
+def forget(client: UsersClient, args: argparse.Namespace, out: TextIO) -> None:
+    """Forgets a user and prints what happened."""
+    result = client.forget_user(args.id, request_id=args.request_id)
+    _say(output.to_json(result) if args.json else output.forgotten(result), out)
+
+
 def get(client: UsersClient, args: argparse.Namespace, out: TextIO) -> None:
     """Prints one user."""
     user = client.get_user(args.id, min_position=args.min_position)
@@ -89,6 +95,7 @@ RUNNERS: dict[str, Callable[[UsersClient, argparse.Namespace, TextIO], None]] = 
     "add": add,
     "edit": edit,
     "delete": delete,
+    "forget": forget,
     "get": get,
     "list": list_,
     "watch": watch,

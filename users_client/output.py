@@ -72,6 +72,11 @@ def written(verb: str, result: models.Written) -> str:
     return f'{verb} user {user.id} "{user.name}" (version {user.version}, position {result.position})'
 
 
+def forgotten(result: models.Deleted) -> str:
+    """Returns the sentence for a forgotten user."""
+    return f"forgot user {result.id}: its names are erased (version {result.version}, position {result.position})"
+
+
 def deleted(result: models.Deleted) -> str:
     """Returns the sentence for a deleted user."""
     return f"deleted user {result.id} (version {result.version}, position {result.position})"

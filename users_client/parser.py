@@ -10,7 +10,7 @@ from users_client import messages, models
 from users_client.client import DEFAULT_COMMAND_ADDR, DEFAULT_QUERY_ADDR, DEFAULT_TIMEOUT, addresses_from_env
 from users_client.transport import security_from_env
 
-COMMANDS = ("add", "edit", "delete", "get", "list", "watch", "help", "version")
+COMMANDS = ("add", "edit", "delete", "forget", "get", "list", "watch", "help", "version")
 EXAMPLE_ID = "3f2b9c1e-8d4a-4c6b-9e0f-1a2b3c4d5e6f"
 
 EPILOG = f"""examples:
@@ -121,12 +121,12 @@ def _security_options(parser: argparse.ArgumentParser, default: Callable[[object
         parser.add_argument(flag, default=default(value), metavar="PATH" if "file" in flag else "NAME", help=meaning)
 
 
-def _writes(sub: argparse.ArgumentParser, *, needs_id: bool, needs_name: bool) -> None:
+def _writes(sub: argparse.ArgumentParser, *, needs_id: bool, needs_name: bool, versioned: bool = True) -> None:
     if needs_id:
         sub.add_argument("--id", "-id", required=True, help="the user's id (a UUID)")
     if needs_name:
         sub.add_argument("--name", "-n", "--username", required=True, help="the user's name (1 to 200 characters)")
-    if needs_id:
+    if needs_id and versioned:
         sub.add_argument(
             "--expected-version",
             type=_non_negative,
@@ -179,6 +179,16 @@ def build() -> Parser:
         sub("delete", "delete a user", f"users delete --id {EXAMPLE_ID} --expected-version 2"),
         needs_id=True,
         needs_name=False,
+    )
+    _writes(
+        sub(
+            "forget",
+            "forget a user for good: every name it had becomes unreadable (deleted users too; cannot be undone)",
+            f"users forget --id {EXAMPLE_ID}",
+        ),
+        needs_id=True,
+        needs_name=False,
+        versioned=False,
     )
     get = sub("get", "show one user", f"users get {EXAMPLE_ID}\n  users get {EXAMPLE_ID} --min-position 42")
     get.add_argument("id", metavar="ID", help="the user's id (a UUID)")

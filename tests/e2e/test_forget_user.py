@@ -22,7 +22,7 @@ from eventkit import db
 from eventkit.config import Database
 from tests.support.command import key_store_of
 from tests.support.processes import ROOT
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, run_cli, running_stack
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cmd
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc, resources_pb2
@@ -167,3 +167,16 @@ def test_a_stream_that_is_live_when_a_user_is_forgotten_gets_the_forgotten_event
         (resources_pb2.EVENT_TYPE_USER_FORGOTTEN, forgot.position, "", True)
     ]
     wait_until(lambda: stream_of(queries, user_id)[0].forgotten, 30, message="the UserAdded row blanked")
+
+
+def test_the_cli_forgets_a_user_and_says_so_again_and_not_found_for_an_unknown_id(stack: Stack, stubs) -> None:
+    commands, _ = stubs
+    user_id = commands.AddUser(cmd.AddUserRequest(name=f"Cli Clara {uuid.uuid4().hex[:8]}")).user.id
+    first = run_cli("forget", "--id", user_id, env=stack.client_env())
+    assert first.code == 0 and first.err == ""
+    assert first.out.startswith(f"forgot user {user_id}: its names are erased (version 2, position ")
+    again = run_cli("forget", "--id", user_id, "--json", env=stack.client_env())
+    assert again.code == 0 and (again.json()["id"], again.json()["version"]) == (user_id, 2)
+    missing = str(uuid.uuid4())
+    unknown = run_cli("forget", "--id", missing, env=stack.client_env())
+    assert unknown.code == 3 and missing in unknown.err
