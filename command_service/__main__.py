@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import NoReturn
 
 from command_service.app import App
-from eventkit import config, logs, server
+from eventkit import config, logs, server, tracing
 
 
 def main() -> NoReturn:
     settings = config.load(config.command_settings, "command_service")
     logs.configure(settings.common.log_level, settings.common.log_format, "command")
+    if settings.common.tracing:
+        tracing.configure("command")
     app = App(settings).start()
     if settings.common.metrics_port:
         from prometheus_client import start_http_server

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from command_service import answers, batch, domain, keyring, metrics, store
-from eventkit import codec, sealing
+from eventkit import codec, sealing, tracing
 from eventkit.codec import RecordedEvent
 from eventkit.errors import DomainError
 
@@ -175,8 +175,11 @@ class Appender:
         with self._lock:
             self._in_flight = [item.future for item in pending]
         results: list[Outcome | BaseException]
+        # One span per command, each in its command's trace, all around the one transaction.
+        traced = [(item.correlation_id, {"command": type(item.command).__name__}) for item in pending]
         try:
-            results = self._append(commands, [item.correlation_id for item in pending])
+            with tracing.spans("command.append", traced if tracing.enabled() else []):
+                results = self._append(commands, [item.correlation_id for item in pending])
         except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
             # A timeout, or the cancel of a stopping server: the server rolled the transaction back.
             log.warning("append cancelled", extra={"error": str(exc).strip()})

@@ -66,6 +66,7 @@ class Common:
     metrics_port: int
     shutdown_grace: float
     transport: Transport = field(default_factory=Transport)
+    tracing: bool = False  # OpenTelemetry spans to the OTLP exporter (TRACING=otlp)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,15 @@ def common(env: Mapping[str, str] = os.environ) -> Common:
         metrics_port=_int(env, "METRICS_PORT", 0),
         shutdown_grace=_float(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
         transport=transport(env),
+        tracing=_tracing(env),
     )
+
+
+def _tracing(env: Mapping[str, str]) -> bool:
+    value = env.get("TRACING", "").strip().lower() or "off"
+    if value not in ("off", "otlp"):
+        raise ConfigError(f"TRACING must be off or otlp, got {value!r}")
+    return value == "otlp"
 
 
 def event_store(env: Mapping[str, str] = os.environ) -> Database:

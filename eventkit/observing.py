@@ -9,6 +9,7 @@ go-grpc-prometheus's metric names.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -16,9 +17,11 @@ from typing import Any
 
 import grpc
 
-from eventkit import correlation, rpc_metrics
+from eventkit import correlation, rpc_metrics, tracing
 from eventkit.errors import DomainError
 from eventkit.status import to_status
+
+_UNTRACED = contextlib.nullcontext()
 
 
 class Correlate:
@@ -60,6 +63,7 @@ class Interceptor(grpc.ServerInterceptor):
             return None
         name: str = details.method
         metrics = rpc_metrics.method(name)
+        span_name = name.lstrip("/")
         correlate = self._correlate if self._correlate and self._correlate.applies(name) else None
         metadata = details.invocation_metadata
 
@@ -69,7 +73,8 @@ class Interceptor(grpc.ServerInterceptor):
                 metrics.in_flight.inc()
                 try:
                     token = _bind(correlate, metadata, context)
-                    return behaviour(request, context)
+                    with tracing.span(span_name, correlation.get()) if correlate else _UNTRACED:
+                        return behaviour(request, context)
                 except BaseException as exc:
                     raised = exc
                     raise
@@ -84,7 +89,8 @@ class Interceptor(grpc.ServerInterceptor):
                 metrics.in_flight.inc()
                 try:
                     token = _bind(correlate, metadata, context)
-                    yield from behaviour(request, context)
+                    with tracing.span(span_name, correlation.get()) if correlate else _UNTRACED:
+                        yield from behaviour(request, context)
                 except BaseException as exc:
                     raised = exc
                     raise
@@ -128,6 +134,7 @@ class AsyncInterceptor(grpc.aio.ServerInterceptor):
             return None
         name: str = details.method
         metrics = rpc_metrics.method(name)
+        span_name = name.lstrip("/")
         correlate = self._correlate if self._correlate and self._correlate.applies(name) else None
         metadata = details.invocation_metadata
 
@@ -151,8 +158,9 @@ class AsyncInterceptor(grpc.aio.ServerInterceptor):
                     metrics.in_flight.inc()
                     try:
                         await bind(context)
-                        async for item in behaviour(request, context):
-                            yield item
+                        with tracing.span(span_name, correlation.get()) if correlate else _UNTRACED:
+                            async for item in behaviour(request, context):
+                                yield item
                     except BaseException as exc:
                         raised = exc
                         raise
@@ -167,7 +175,8 @@ class AsyncInterceptor(grpc.aio.ServerInterceptor):
                 metrics.in_flight.inc()
                 try:
                     await bind(context)
-                    return await behaviour(request, context)
+                    with tracing.span(span_name, correlation.get()) if correlate else _UNTRACED:
+                        return await behaviour(request, context)
                 except BaseException as exc:
                     raised = exc
                     raise

@@ -10,7 +10,7 @@ import threading
 
 import psycopg
 
-from eventkit import config, logs, server
+from eventkit import config, logs, server, tracing
 from eventkit.startup import migrating_connector
 from eventkit.version import version
 from projector_service import admin
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = config.load(config.projector_settings, "projector_service")
     logs.configure(settings.common.log_level, settings.common.log_format, "projector")
+    if settings.common.tracing:
+        tracing.configure("projector")
     if args.command == "run":
         return run(settings)
     connect = migrating_connector(settings.read_model, "read_model")

@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from eventkit import db
+from eventkit import db, tracing
 from eventkit.backoff import Backoff
 from eventkit.codec import TYPE_NAMES
 from eventkit.config import ProjectorSettings
+from eventkit.correlation import METADATA_KEY
 from eventkit.server import Health
 from projector_service import metrics, store
 from projector_service.applier import Stalled, apply_batch
@@ -119,8 +120,12 @@ class Follower:
                 observe_store(store.Sample(self._head, 0.0, self._queue_usage), self.position)
                 return
             started = time.perf_counter()
+            traced = (
+                [(e.metadata.get(METADATA_KEY), {"position": e.position}) for e in events] if tracing.enabled() else []
+            )
             try:
-                plan = apply_batch(self._work, self._name, self._s.read_model.schema, events, self.position)
+                with tracing.spans("projector.apply", traced):
+                    plan = apply_batch(self._work, self._name, self._s.read_model.schema, events, self.position)
             except Stalled as exc:
                 self.position = exc.reached
                 metrics.CHECKPOINT.set(self.position)

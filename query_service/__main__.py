@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 
-from eventkit import config, logs, server
+from eventkit import config, logs, server, tracing
 from query_service.app import App
 
 
@@ -29,6 +29,8 @@ async def serve(settings: config.QuerySettings) -> None:
 def main() -> int:
     settings = config.load(config.query_settings, "query_service")
     logs.configure(settings.common.log_level, settings.common.log_format, "query")
+    if settings.common.tracing:
+        tracing.configure("query")
     asyncio.run(serve(settings))
     return 1  # not reached: serve() ends the process
 

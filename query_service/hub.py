@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-from eventkit import db
+from eventkit import db, tracing
 from eventkit.backoff import Backoff
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
@@ -175,10 +175,12 @@ class Hub:
                     "relaying event",
                     extra={"correlation_id": event.message.event.correlation_id or None, "position": event.position},
                 )
-        for listener in list(self._live):
-            if not listener.offer(events):
-                self._live.discard(listener)  # it catches up from the event log on its own
-                self.overflows += 1
+        traced = [(e.message.event.correlation_id or None, {"position": e.position}) for e in events]
+        with tracing.spans("query.relay", traced if tracing.enabled() else []):
+            for listener in list(self._live):
+                if not listener.offer(events):
+                    self._live.discard(listener)  # it catches up from the event log on its own
+                    self.overflows += 1
         self.head = upto
         for position, future in self._waiters:
             if position <= upto and not future.done():

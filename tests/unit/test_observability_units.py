@@ -5,14 +5,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from eventkit import correlation, logs
+from eventkit import config, correlation, logs
 from eventkit.errors import InvalidArgument
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_callers_correlation_id_wins_over_its_traceparent() -> None:
@@ -91,3 +95,24 @@ def test_an_explicit_correlation_id_wins_over_the_calls_and_text_lines_show_it()
         correlation.current.reset(token)
     line = out.getvalue().strip()
     assert " command DEBUG " in line and line.endswith("[correlation_id=the-event position=3]")
+
+
+def test_tracing_off_imports_no_opentelemetry_and_spans_are_one_shared_no_op() -> None:
+    script = (
+        "import sys\n"
+        "import command_service.app, projector_service.follower, query_service.app\n"
+        "from eventkit import tracing\n"
+        "assert not tracing.enabled()\n"
+        "assert tracing.span('x', 'ab' * 16) is tracing.span('y') is tracing.spans('z', [(None, {})])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('opentelemetry'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_tracing_is_off_unless_asked_and_only_otlp_is_known() -> None:
+    assert config.common({}).tracing is False
+    assert config.common({"TRACING": "otlp"}).tracing is True
+    with pytest.raises(config.ConfigError, match="TRACING"):
+        config.common({"TRACING": "jaeger"})
