@@ -10,14 +10,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 
-from command_service import answers, batch, domain, keyring, metrics, store
+from command_service import answers, batch, domain, keyring, metrics, outcomes, store
+from command_service.outcomes import Outcome, Pending
 from eventkit import codec, sealing, tracing
 from eventkit.codec import RecordedEvent
-from eventkit.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +36,6 @@ class Timeouts:
 # A unique violation can only come from a writer that bypassed the append lock; the batch is then
 # decided again against what that writer committed.
 _ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What an accepted command left: the user's state and the position of the answering event."""
-
-    state: domain.UserState
-    position: int
-    replayed: bool = False  # answered from the store: an earlier call with its request id appended it
-
-
-class Pending(NamedTuple):
-    """A queued command, the future that answers it, and the correlation id of its call."""
-
-    command: domain.Command
-    future: Future[Outcome]
-    correlation_id: str | None = None
 
 
 class Appender:
@@ -195,7 +178,7 @@ class Appender:
             results = [exc] * len(pending)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
         for item, answer in zip(pending, results):
-            _record(item, answer)
+            outcomes.record(item, answer)
             if isinstance(answer, Outcome):
                 self._saw(answer.position)
             answers.resolve(item.future, answer)
@@ -249,7 +232,7 @@ class Appender:
         if inserted.events:
             metrics.LOCK_WAIT_SECONDS.observe(lock_wait)
             metrics.EVENTS_APPENDED.inc(len(inserted.events))
-        return [_outcome(answer, history) for answer in decided.answers]
+        return [outcomes.answer(answer, history) for answer in decided.answers]
 
     def _write(
         self,
@@ -286,33 +269,3 @@ class Appender:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-def _outcome(answer: batch.Target | DomainError, history: dict[str, list[RecordedEvent]]) -> Outcome | DomainError:
-    if isinstance(answer, DomainError):
-        return answer
-    events = [event for event in history[answer.stream_id] if event.version <= answer.version]
-    try:
-        state = domain.load(answer.stream_id, events)
-    except DomainError as error:  # the batch has committed: only this answer is affected
-        return error
-    assert state is not None
-    return Outcome(state, events[-1].position, answer.replayed)
-
-
-def _record(item: Pending, answer: Outcome | BaseException) -> None:
-    """Counts a command's outcome and logs it at DEBUG, with its correlation id and position."""
-    command = type(item.command).__name__
-    if isinstance(answer, Outcome):
-        outcome = "replayed" if answer.replayed else "ok"
-    else:
-        outcome = answer.reason if isinstance(answer, DomainError) else "error"
-    metrics.COMMANDS.labels(command, outcome).inc()
-    if log.isEnabledFor(logging.DEBUG):
-        position = answer.position if isinstance(answer, Outcome) else None
-        log.debug(
-            "%s %s",
-            command,
-            outcome,
-            extra={"correlation_id": item.correlation_id, "position": position, "command": command, "outcome": outcome},
-        )

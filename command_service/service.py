@@ -8,7 +8,8 @@ from typing import Any
 import grpc
 
 from command_service import domain, validation
-from command_service.appender import Appender, Outcome
+from command_service.appender import Appender
+from command_service.outcomes import Outcome
 from eventkit import correlation
 from eventkit.errors import DeadlineExceeded
 from eventkit.messages import user_message
