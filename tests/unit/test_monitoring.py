@@ -82,6 +82,7 @@ def test_kubernetes_pods_are_annotated_for_scraping_on_their_metrics_port() -> N
         template = deployment["spec"]["template"]
         annotations = template["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == port
+        assert annotations["prometheus.io/path"] == "/metrics"
         ports = {p["name"]: p["containerPort"] for p in template["spec"]["containers"][0]["ports"]}
         assert str(ports["metrics"]) == port
 
