@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
@@ -14,10 +13,10 @@ from typing import Any
 
 import psycopg
 
-from command_service import answers, batch, domain, keyring, metrics, outcomes, store
+from command_service import answers, domain, keyring, metrics, outcomes, store
 from command_service.outcomes import Outcome, Pending
-from eventkit import codec, sealing, tracing
-from eventkit.codec import RecordedEvent
+from command_service.transaction import Transaction
+from eventkit import tracing
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,11 @@ class Appender:
         timeouts: Timeouts = Timeouts(),
         keys: keyring.Keyring | None = None,
     ) -> None:
-        # Without a keyring names are stored in clear (schema version 1): only the benchmark's
-        # baseline runs so; every service wires one.
         self._connect = connect
         self._batch_max = batch_max
         self._timeouts = timeouts
         self._keys = keys
-        self._new_key = sealing.new_key if keys is not None else None
-        self._schema_version = codec.SEALED_SCHEMA_VERSION if keys is not None else codec.CLEAR_SCHEMA_VERSION
+        self._transaction = Transaction(keys)
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._conn: psycopg.Connection[Any] | None = None
         self._head = 0  # the highest position seen, for the head gauge
@@ -191,65 +187,11 @@ class Appender:
     ) -> list[Outcome | BaseException]:
         for attempt in range(_ATTEMPTS):
             try:
-                return self._append_once(self._connection(), commands, correlation_ids)
+                return list(self._transaction.run(self._connection(), commands, correlation_ids))
             except psycopg.errors.UniqueViolation:
                 if attempt == _ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
-
-    def _append_once(
-        self, conn: psycopg.Connection[Any], commands: list[domain.Command], correlation_ids: list[str | None]
-    ) -> list[Outcome | BaseException]:
-        touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
-        request_ids = [c.request_id for c in commands if c.request_id]
-        history: dict[str, list[RecordedEvent]] = {}
-        if not touched and not request_ids:
-            # New users, no retries to recognise: nothing to read. Without keys to store, the
-            # INSERT alone is the transaction (one round trip); its trigger takes the append lock.
-            decided = batch.plan(commands, history, {}, correlation_ids, {}, self._new_key)
-            if self._keys is not None and self._keys.shared:
-                with conn.pipeline(), conn.transaction():
-                    inserted = self._write(conn, decided, history)
-            else:
-                inserted = self._write(conn, decided, history)
-            lock_wait = inserted.first_row_after
-        else:
-            with conn.transaction():
-                loaded = store.lock_and_load(conn, touched, request_ids)
-                stored, earlier = loaded.streams, loaded.earlier
-                stored |= store.load_streams(conn, {e.stream_id for e in earlier.values()} - stored.keys())
-                # Every loaded stream's key: to open its names, and for one written in clear so far,
-                # to know whether its next event needs a new key.
-                keys = self._keys.fetch(conn, stored.keys()) if self._keys is not None else {}
-                history = keyring.open_history(stored, keys)
-                decided = batch.plan(commands, history, earlier, correlation_ids, keys, self._new_key)
-                inserted = self._write(conn, decided, history, keys)
-                if self._keys is not None:
-                    self._keys.destroy_inside(conn, decided.forget)
-            lock_wait = loaded.lock_wait
-            if self._keys is not None:
-                self._keys.destroy_after(decided.forget)
-        if inserted.events:
-            metrics.LOCK_WAIT_SECONDS.observe(lock_wait)
-            metrics.EVENTS_APPENDED.inc(len(inserted.events))
-        return [outcomes.answer(answer, history) for answer in decided.answers]
-
-    def _write(
-        self,
-        conn: psycopg.Connection[Any],
-        decided: batch.Plan,
-        history: dict[str, list[RecordedEvent]],
-        keys: dict[str, bytes] | None = None,
-    ) -> store.Inserted:
-        """Stores the batch's new keys, appends its events sealed, and adds them (opened) to `history`."""
-        appends = decided.appends
-        if self._keys is not None:
-            self._keys.create(conn, decided.new_keys)
-            appends = keyring.seal_all(appends, (keys or {}) | decided.new_keys)
-        inserted = store.insert(conn, appends, self._schema_version)
-        for event, (clear, _) in zip(inserted.events, decided.appends):
-            history.setdefault(event.stream_id, []).append(dataclasses.replace(event, data=clear.data))
-        return inserted
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +31,8 @@ class Plan:
     appends: list[tuple[domain.NewEvent, dict[str, object]]] = field(default_factory=list)
     answers: list[Target | DomainError] = field(default_factory=list)
     new_keys: dict[str, bytes] = field(default_factory=dict)
+    # The state of every user the batch decided on, as its new events leave it (times provisional).
+    states: dict[str, domain.UserState | None] = field(default_factory=dict)
     # Users whose keys go (forgotten now, or again: a retry also finishes a key left behind).
     forget: set[str] = field(default_factory=set)
 
@@ -41,13 +43,16 @@ def _user_id(command: domain.Command) -> str | None:
 
 def plan(
     commands: list[domain.Command],
-    history: dict[str, list[RecordedEvent]],
+    current: Mapping[str, domain.UserState | DomainError | None],
     earlier_requests: dict[str, RecordedEvent],
     correlation_ids: list[str | None] | None = None,
     keys: dict[str, bytes] | None = None,
     new_key: Callable[[], bytes] | None = None,
 ) -> Plan:
-    """Plans `commands` in order; `history` holds the touched streams (opened), `earlier_requests` events by request id.
+    """Plans `commands` in order; `current` holds the touched users' states, `earlier_requests` events by request id.
+
+    A user's state in `current` may be the error its history raised when folded (see fold_all):
+    only the commands that touch that user fail with it.
 
     Each new event's metadata keeps its command's correlation id (`correlation_ids`, in command order).
 
@@ -57,13 +62,15 @@ def plan(
     `new_keys`, and fingerprints of named commands are keyed with it (see domain.fingerprint).
     """
     result = Plan()
-    states: dict[str, domain.UserState | None] = {}
+    states = result.states
     known_keys = dict(keys or {})
 
     def state_of(stream: str) -> domain.UserState | None:
-        # Folded on first use, so an unreadable stream fails only the commands that touch it.
         if stream not in states:
-            states[stream] = domain.load(stream, history.get(stream, []))
+            found = current.get(stream)
+            if isinstance(found, DomainError):
+                raise found
+            states[stream] = found
         return states[stream]
 
     def print_of(command: domain.Command, stream: str) -> str | None:
@@ -115,6 +122,17 @@ def plan(
         result.appends.append((event, metadata))
         result.answers.append(Target(event.stream_id, event.version))
     return result
+
+
+def fold_all(history: Mapping[str, list[RecordedEvent]]) -> dict[str, domain.UserState | DomainError | None]:
+    """Folds each stream (opened) into its user's state, or the error its unreadable history raises."""
+    current: dict[str, domain.UserState | DomainError | None] = {}
+    for stream, events in history.items():
+        try:
+            current[stream] = domain.load(stream, events)
+        except DomainError as error:
+            current[stream] = error
+    return current
 
 
 def _provisional(event: domain.NewEvent) -> RecordedEvent:

@@ -21,3 +21,7 @@ STORE_HEAD = Gauge(
     "users_event_store_head_position",
     "The highest event position this process has appended or answered with (the store's head, as it last saw it).",
 )
+HEADS_REFOLDED = Counter(
+    "users_stream_heads_refolded_total",
+    "Users whose stream head was missing, stale or damaged, so their events were folded again (and the head rewritten).",
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -31,11 +32,22 @@ class Pending(NamedTuple):
     correlation_id: str | None = None
 
 
-def answer(answer: batch.Target | DomainError, history: dict[str, list[RecordedEvent]]) -> Outcome | DomainError:
-    """Returns a command's answer once its batch committed: the user's state at its event, or its error."""
+def answer(
+    answer: batch.Target | DomainError,
+    appended: Mapping[tuple[str, int], tuple[domain.UserState, int]],
+    replays: Mapping[str, list[RecordedEvent]],
+) -> Outcome | DomainError:
+    """Returns a command's answer once its batch committed: the user's state at its event, or its error.
+
+    `appended` holds the state after each (stream, version) the batch appended; a retry answered
+    by an earlier event is folded from `replays`, its user's (opened) history.
+    """
     if isinstance(answer, DomainError):
         return answer
-    events = [event for event in history[answer.stream_id] if event.version <= answer.version]
+    found = appended.get((answer.stream_id, answer.version))
+    if found is not None:
+        return Outcome(found[0], found[1], answer.replayed)
+    events = [event for event in replays[answer.stream_id] if event.version <= answer.version]
     try:
         state = domain.load(answer.stream_id, events)
     except DomainError as error:  # the batch has committed: only this answer is affected

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from command_service.domain import NewEvent
+from command_service.heads import Checked, Head, Last
 from eventkit.codec import RecordedEvent
 
 _COLUMNS = "position, stream_id::text, version, type, data, record_time, metadata, schema_version"
@@ -40,7 +41,7 @@ _WAITED = "extract(epoch FROM clock_timestamp() - statement_timestamp())::float8
 class Loaded(NamedTuple):
     """What the append transaction read under the lock, and how long it waited for the lock."""
 
-    streams: dict[str, list[RecordedEvent]]
+    checked: dict[str, Checked]
     earlier: dict[str, RecordedEvent]
     lock_wait: float
 
@@ -53,27 +54,23 @@ class Inserted(NamedTuple):
 
 
 def lock_and_load(conn: psycopg.Connection[Any], stream_ids: Iterable[str], request_ids: Iterable[str]) -> Loaded:
-    """Takes the append lock, then reads the given streams and the events of the given request ids.
+    """Takes the append lock, then reads the given streams' heads and last events, and the events of the request ids.
 
     The lock is the one the table's insert trigger takes (see 0001_events.sql), taken first so the
     reads see every committed event they decide on and no other writer can append between those
-    reads and this transaction's commit. The three statements travel in one round trip (pipeline).
+    reads and this transaction's commit: a head found to match the stream's last event here still
+    matches it at the commit. The three statements travel in one round trip (pipeline), and read
+    O(1) rows per stream whatever its length (heads.trusted decides whether a head may stand for
+    the history; stale ones are refolded from load_streams).
     """
-    streams_ids, requests = sorted(set(stream_ids)), sorted(set(request_ids))
+    streams, requests = sorted(set(stream_ids)), sorted(set(request_ids))
     with conn.pipeline():
         # MATERIALIZED: the lock is taken before the clock is read, not folded into one projection.
         locked = conn.execute(
             "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint))"
             f" SELECT {_WAITED} FROM locked"
         )
-        by_stream = (
-            conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s::uuid[]) ORDER BY stream_id, version",
-                [streams_ids],
-            )
-            if streams_ids
-            else None
-        )
+        by_stream = conn.execute(_CHECK_HEADS, [streams]) if streams else None
         by_request = (
             conn.execute(
                 f"SELECT request_id::text, {_COLUMNS} FROM events WHERE request_id = ANY(%s::uuid[])", [requests]
@@ -81,13 +78,30 @@ def lock_and_load(conn: psycopg.Connection[Any], stream_ids: Iterable[str], requ
             if requests
             else None
         )
-    streams: dict[str, list[RecordedEvent]] = {stream: [] for stream in streams_ids}
-    for row in by_stream.fetchall() if by_stream else ():
-        event = _recorded(row)
-        streams[event.stream_id].append(event)
+    checked = {row[0]: _checked(row) for row in by_stream.fetchall()} if by_stream else {}
     earlier = {row[0]: _recorded(row[1:]) for row in by_request.fetchall()} if by_request else {}
     waited = locked.fetchone()
-    return Loaded(streams, earlier, float(waited[0]) if waited else 0.0)
+    return Loaded(checked, earlier, float(waited[0]) if waited else 0.0)
+
+
+# Each stream's head (if any) beside its last event, found backwards on (stream_id, version): one
+# index probe per stream, however long the stream.
+_CHECK_HEADS = """
+    SELECT s.id::text, h.version, h.position, h.deleted, h.forgotten, h.forgotten_version, h.keyed,
+           h.create_time, h.checksum, last.version, last.position, last.record_time
+    FROM unnest(%s::uuid[]) AS s(id)
+    LEFT JOIN stream_heads h ON h.stream_id = s.id
+    LEFT JOIN LATERAL (
+        SELECT version, position, record_time FROM events e WHERE e.stream_id = s.id ORDER BY version DESC LIMIT 1
+    ) last ON true
+"""
+
+
+def _checked(row: tuple[Any, ...]) -> Checked:
+    stream, *head, last_version, last_position, last_time = row
+    stored = Head(stream, *head) if head[0] is not None else None
+    last = Last(last_version, last_position, last_time) if last_version is not None else None
+    return Checked(stored, last)
 
 
 def head(conn: psycopg.Connection[Any]) -> int:
@@ -112,16 +126,25 @@ def load_streams(conn: psycopg.Connection[Any], stream_ids: Iterable[str]) -> di
 
 
 def insert(
-    conn: psycopg.Connection[Any], appends: list[tuple[NewEvent, dict[str, object]]], schema_version: int
+    conn: psycopg.Connection[Any],
+    appends: list[tuple[NewEvent, dict[str, object]]],
+    schema_version: int,
+    heads: list[dict[str, object]] | None = None,
 ) -> Inserted:
-    """Appends the events (data as stored: sealed for schema version 2) in one statement (one lock, one NOTIFY).
+    """Appends the events (data as stored: sealed for schema version 2) and writes `heads`, in one statement.
 
-    Returns them as recorded, in the order given.
+    Returns the events as recorded, in the order given. One statement means one lock, one NOTIFY
+    and one round trip; a head row without a position takes that of the event appended at its
+    version (see heads.to_write), so the head and the events it folds commit together.
 
     In autocommit mode the statement is a transaction of its own: its trigger takes the append lock
     and holds it to the commit, so positions stay in commit order with no statement before it.
     """
     if not appends:
+        if heads:  # refolded heads, nothing appended: their positions are known
+            conn.execute(
+                f"WITH appended AS ({_NOTHING_APPENDED}), heads AS ({_WRITE_HEADS}) SELECT", [json.dumps(heads)]
+            )
         return Inserted([], 0.0)
     # The whole batch travels as ONE json parameter: one C-speed json.dumps instead of adapting six
     # arrays value by value, which was the appender's largest cost in Python.
@@ -138,15 +161,12 @@ def insert(
             for event, meta in appends
         ]
     )
-    rows = conn.execute(
-        f"""
-        INSERT INTO events (stream_id, version, type, schema_version, data, metadata, request_id)
-        SELECT s, v, t, %s, d, m, r FROM jsonb_to_recordset(%s::jsonb)
-            AS batch(s uuid, v bigint, t text, d jsonb, m jsonb, r uuid)
-        RETURNING stream_id::text, version, position, record_time, {_WAITED}
-        """,
-        [schema_version, batch],
-    ).fetchall()
+    if heads:
+        # A data-modifying WITH runs once whether or not the outer query reads it.
+        statement = f"WITH appended AS ({_INSERT}), heads AS ({_WRITE_HEADS}) SELECT * FROM appended"
+        rows = conn.execute(statement, [schema_version, batch, json.dumps(heads)]).fetchall()
+    else:
+        rows = conn.execute(_INSERT, [schema_version, batch]).fetchall()
     # The statement trigger takes the append lock before the first row is formed, so the first
     # row's time is that wait plus one row's work (when the caller did not take the lock before).
     first_row_after = min(row[4] for row in rows)
@@ -160,3 +180,28 @@ def insert(
             )
         )
     return Inserted(recorded, float(first_row_after))
+
+
+_INSERT = f"""
+    INSERT INTO events (stream_id, version, type, schema_version, data, metadata, request_id)
+    SELECT s, v, t, %s, d, m, r FROM jsonb_to_recordset(%s::jsonb)
+        AS batch(s uuid, v bigint, t text, d jsonb, m jsonb, r uuid)
+    RETURNING stream_id::text, version, position, record_time, {_WAITED} AS waited
+"""
+
+_NOTHING_APPENDED = "SELECT NULL::text AS stream_id, NULL::bigint AS version, NULL::bigint AS position WHERE false"
+
+# Heads as the batch leaves them; a row without a position takes the one its version was appended at.
+_WRITE_HEADS = """
+    INSERT INTO stream_heads (
+        stream_id, version, position, deleted, forgotten, forgotten_version, keyed, create_time, checksum
+    )
+    SELECT h.s, h.v, coalesce(h.p, a.position), h.d, h.f, h.fv, h.k, h.c, h.x
+    FROM jsonb_to_recordset(%s::jsonb)
+        AS h(s uuid, v bigint, p bigint, d boolean, f boolean, fv bigint, k boolean, c timestamptz, x text)
+    LEFT JOIN appended a ON a.stream_id = h.s::text AND a.version = h.v
+    ON CONFLICT (stream_id) DO UPDATE SET
+        version = excluded.version, position = excluded.position, deleted = excluded.deleted,
+        forgotten = excluded.forgotten, forgotten_version = excluded.forgotten_version,
+        keyed = excluded.keyed, create_time = excluded.create_time, checksum = excluded.checksum
+"""

@@ -62,7 +62,7 @@ def test_a_malformed_known_event_is_reported_not_ignored() -> None:
 
 def test_a_batch_decides_in_order_so_one_of_two_same_version_edits_wins() -> None:
     history = {USER: [event(1, codec.USER_ADDED, "ada")]}
-    plan = batch.plan([domain.EditUser(USER, "a", 1), domain.EditUser(USER, "b", 1)], history, {})
+    plan = batch.plan([domain.EditUser(USER, "a", 1), domain.EditUser(USER, "b", 1)], batch.fold_all(history), {})
     assert plan.answers[0] == batch.Target(USER, 2)
     assert isinstance(plan.answers[1], VersionConflict)
     assert len(plan.appends) == 1
@@ -81,7 +81,7 @@ def test_a_request_id_seen_before_answers_with_the_original_event() -> None:
     command = domain.EditUser(USER, "grace", request_id="22222222-2222-4222-8222-222222222222")
     original = event(2, codec.USER_EDITED, "grace", fingerprint=domain.fingerprint(command))
     history = {USER: [event(1, codec.USER_ADDED, "ada"), original, event(3, codec.USER_EDITED, "later")]}
-    plan = batch.plan([command], history, {command.request_id: original})
+    plan = batch.plan([command], batch.fold_all(history), {command.request_id: original})
     assert plan.appends == []
     assert plan.answers == [batch.Target(USER, 2, replayed=True)]
 
@@ -89,7 +89,7 @@ def test_a_request_id_seen_before_answers_with_the_original_event() -> None:
 def test_each_new_event_keeps_its_commands_correlation_id() -> None:
     history = {USER: [event(1, codec.USER_ADDED, "ada")]}
     commands = [domain.AddUser("grace"), domain.EditUser(USER, "ada b"), domain.AddUser("kate")]
-    plan = batch.plan(commands, history, {}, ["first", None, "third"])
+    plan = batch.plan(commands, batch.fold_all(history), {}, ["first", None, "third"])
     assert [meta.get("correlation_id") for _, meta in plan.appends] == ["first", None, "third"]
 
 
@@ -107,7 +107,7 @@ def test_an_unreadable_stream_fails_only_the_commands_that_touch_it() -> None:
         USER: [event(1, codec.USER_ADDED, "ada")],
         broken: [RecordedEvent(5, broken, 1, codec.USER_ADDED, {"nom": "x"}, T0)],
     }
-    plan = batch.plan([domain.EditUser(broken, "x"), domain.EditUser(USER, "grace")], history, {})
+    plan = batch.plan([domain.EditUser(broken, "x"), domain.EditUser(USER, "grace")], batch.fold_all(history), {})
     assert isinstance(plan.answers[0], UnreadableHistory) and plan.answers[0].reason == "USER_HISTORY_UNREADABLE"
     assert plan.answers[1] == batch.Target(USER, 2)
     assert len(plan.appends) == 1

@@ -1,0 +1,137 @@
+"""One group-commit transaction: reads what a batch decides on, decides it, appends its events and heads, answers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+
+from command_service import batch, domain, heads, keyring, metrics, outcomes, store
+from command_service.outcomes import Outcome
+from eventkit import codec, sealing
+from eventkit.codec import RecordedEvent
+from eventkit.errors import DomainError
+
+State = domain.UserState | DomainError | None
+
+
+class Transaction:
+    """Runs one batch of commands as one transaction on the event store (keys sealed in when a keyring is given)."""
+
+    def __init__(self, keys: keyring.Keyring | None = None) -> None:
+        # Without a keyring names are stored in clear (schema version 1): only the benchmark's
+        # baseline runs so; every service wires one.
+        self._keys = keys
+        self._new_key = sealing.new_key if keys is not None else None
+        self._schema_version = codec.SEALED_SCHEMA_VERSION if keys is not None else codec.CLEAR_SCHEMA_VERSION
+
+    def run(
+        self, conn: psycopg.Connection[Any], commands: list[domain.Command], correlation_ids: list[str | None]
+    ) -> list[Outcome | DomainError]:
+        """Appends the batch and returns each command's outcome or domain error, in order."""
+        touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
+        request_ids = [c.request_id for c in commands if c.request_id]
+        base: dict[str, State] = {}
+        replays: dict[str, list[RecordedEvent]] = {}
+        if not touched and not request_ids:
+            # New users, no retries to recognise: nothing to read. Without keys to store, the
+            # INSERT alone is the transaction (one round trip); its trigger takes the append lock.
+            decided = batch.plan(commands, base, {}, correlation_ids, {}, self._new_key)
+            if self._keys is not None and self._keys.shared:
+                with conn.pipeline(), conn.transaction():
+                    inserted, opened = self._write(conn, decided, [])
+            else:
+                inserted, opened = self._write(conn, decided, [])
+            lock_wait = inserted.first_row_after
+        else:
+            with conn.transaction():
+                loaded = store.lock_and_load(conn, touched, request_ids)
+                earlier = loaded.earlier
+                # The keys of every user read: to open names, to know whether a stream written in
+                # clear so far needs a new key, to key fingerprints, and to check the heads.
+                streams = touched | {event.stream_id for event in earlier.values()}
+                keys = self._keys.fetch(conn, streams) if self._keys is not None else {}
+                base, refolded = _current(conn, loaded.checked, keys)
+                decided = batch.plan(commands, base, earlier, correlation_ids, keys, self._new_key)
+                replays = _replayed_histories(conn, decided, keys)
+                keyed = (keys.keys() | decided.new_keys.keys()) - decided.forget
+                rows = heads.to_write(base, refolded, decided.states, loaded.checked, keyed)
+                inserted, opened = self._write(conn, decided, rows, keys)
+                if self._keys is not None:
+                    self._keys.destroy_inside(conn, decided.forget)
+            lock_wait = loaded.lock_wait
+            if self._keys is not None:
+                self._keys.destroy_after(decided.forget)
+        if inserted.events:
+            metrics.LOCK_WAIT_SECONDS.observe(lock_wait)
+            metrics.EVENTS_APPENDED.inc(len(inserted.events))
+        after = _states_after(base, opened)
+        return [outcomes.answer(answer, after, replays) for answer in decided.answers]
+
+    def _write(
+        self,
+        conn: psycopg.Connection[Any],
+        decided: batch.Plan,
+        head_rows: list[dict[str, object]],
+        keys: dict[str, bytes] | None = None,
+    ) -> tuple[store.Inserted, list[RecordedEvent]]:
+        """Stores the batch's new keys, appends its events sealed with its heads; returns them also opened."""
+        appends = decided.appends
+        if self._keys is not None:
+            self._keys.create(conn, decided.new_keys)
+            appends = keyring.seal_all(appends, (keys or {}) | decided.new_keys)
+        inserted = store.insert(conn, appends, self._schema_version, head_rows)
+        opened = [
+            dataclasses.replace(event, data=clear.data) for event, (clear, _) in zip(inserted.events, decided.appends)
+        ]
+        return inserted, opened
+
+
+def _current(
+    conn: psycopg.Connection[Any], checked: Mapping[str, heads.Checked], keys: Mapping[str, bytes]
+) -> tuple[dict[str, State], set[str]]:
+    """Returns the touched users' states (from trusted heads, else folded again) and the users refolded."""
+    current: dict[str, State] = {}
+    stale = set()
+    for stream, found in checked.items():
+        if found.last is None:
+            current[stream] = None  # no events: no such user, whatever a head says
+            continue
+        state = heads.trusted(stream, found, stream in keys)
+        if state is None:
+            stale.add(stream)
+        else:
+            current[stream] = state
+    if stale:
+        metrics.HEADS_REFOLDED.inc(len(stale))
+        current |= batch.fold_all(keyring.open_history(store.load_streams(conn, stale), keys))
+    return current, stale
+
+
+def _replayed_histories(
+    conn: psycopg.Connection[Any], decided: batch.Plan, keys: dict[str, bytes]
+) -> dict[str, list[RecordedEvent]]:
+    """Returns the (opened) histories that answers from earlier events are folded from: retries only."""
+    appended = {(event.stream_id, event.version) for event, _ in decided.appends}
+    streams = {
+        answer.stream_id
+        for answer in decided.answers
+        if isinstance(answer, batch.Target) and answer.replayed and (answer.stream_id, answer.version) not in appended
+    }
+    return keyring.open_history(store.load_streams(conn, streams), keys) if streams else {}
+
+
+def _states_after(
+    base: Mapping[str, State], opened: list[RecordedEvent]
+) -> dict[tuple[str, int], tuple[domain.UserState, int]]:
+    """Returns, for each appended (stream, version), the user's state and the event's position."""
+    states: dict[str, domain.UserState | None] = {}
+    after = {}
+    for event in opened:  # in append order: ascending versions within a stream
+        before = states[event.stream_id] if event.stream_id in states else base.get(event.stream_id)
+        assert not isinstance(before, DomainError), "nothing is appended to an unreadable stream"
+        state = states[event.stream_id] = domain.evolve(before, event)
+        after[(event.stream_id, event.version)] = (state, event.position)
+    return after
