@@ -174,6 +174,10 @@ def test_counters_move_exactly_for_three_appends_one_conflict_and_one_replay_and
     assert query_moved("grpc_server_handled_total", **GET_USER, grpc_code="OK") == 1
     assert query_after.value("users_db_pool_connections", pool="query") >= 1
 
+    for process in (observed.command, observed.projector, observed.query):
+        written = log_text(process)
+        assert "Katherine" not in written and "Dorothy" not in written, "no user names in the logs, not even at DEBUG"
+
     exported = set().union(*(observed.scrape(name).names for name in ("command", "projector", "query")))
     missing = {f"{where}: {name}" for where, name in used_metric_names() if name not in exported | recorded_names()}
     assert not missing, f"dashboards or rules use metrics no service exports: {sorted(missing)}"
