@@ -10,14 +10,13 @@ go-grpc-prometheus's metric names.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
 
-from eventkit import correlation, rpc_metrics, tracing
+from eventkit import correlation, handlers, rpc_metrics, tracing
 from eventkit.errors import DomainError
 from eventkit.status import to_status
 
@@ -42,15 +41,6 @@ class Correlate:
         return given
 
 
-def _replace(handler: Any, wrap: Callable[[Any, bool], Any]) -> Any:
-    """Returns `handler` with its one behaviour wrapped (`wrap(behaviour, streams_responses)`)."""
-    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-        behaviour = getattr(handler, kind)
-        if behaviour is not None:
-            return handler._replace(**{kind: wrap(behaviour, kind.endswith("stream"))})
-    return handler
-
-
 class Interceptor(grpc.ServerInterceptor):
     """Observes the calls of a thread-pool server."""
 
@@ -67,7 +57,7 @@ class Interceptor(grpc.ServerInterceptor):
         correlate = self._correlate if self._correlate and self._correlate.applies(name) else None
         metadata = details.invocation_metadata
 
-        def wrap(behaviour: Callable[..., Any], streaming: bool) -> Callable[..., Any]:
+        def wrap(behaviour: Callable[..., Any], kind: str) -> Callable[..., Any]:
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
                 started, raised, token = time.perf_counter(), None, None
                 metrics.in_flight.inc()
@@ -99,9 +89,9 @@ class Interceptor(grpc.ServerInterceptor):
                     metrics.in_flight.dec()
                     metrics.handled(rpc_metrics.final_code(context, raised))
 
-            return stream if streaming else unary
+            return stream if kind.endswith("_stream") else unary
 
-        return _replace(handler, wrap)
+        return handlers.replace(handler, wrap)
 
 
 def _bind(correlate: Correlate | None, metadata: Any, context: grpc.ServicerContext) -> Any:
@@ -150,8 +140,8 @@ class AsyncInterceptor(grpc.aio.ServerInterceptor):
                 await context.send_initial_metadata(((correlation.HEADER, found),))
                 correlation.current.set(found)
 
-        def wrap(behaviour: Callable[..., Any], _streaming: bool) -> Callable[..., Any]:
-            if inspect.isasyncgenfunction(behaviour):
+        def wrap(behaviour: Callable[..., Any], kind: str) -> Callable[..., Any]:
+            if handlers.is_async_generator(behaviour):
 
                 async def generator(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                     raised = None
@@ -182,10 +172,10 @@ class AsyncInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 finally:
                     metrics.in_flight.dec()
-                    if not _streaming:
+                    if not kind.endswith("_stream"):
                         metrics.seconds.observe(time.perf_counter() - started)
                     metrics.handled(rpc_metrics.final_code(context, raised))
 
             return coroutine
 
-        return _replace(handler, wrap)
+        return handlers.replace(handler, wrap)
