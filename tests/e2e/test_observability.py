@@ -18,6 +18,7 @@ from eventkit.config import Database
 from tests.support.metrics import Scrape, scrape
 from tests.support.processes import ROOT, ServiceProcess
 from tests.support.projector import projector_command, projector_env, start_projector
+from tests.support.prometheus import prometheus
 from tests.support.system import QUERY_TEST_ENV
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cpb
@@ -60,10 +61,15 @@ def start_observed(services: Callable[..., ServiceProcess], event_store: Databas
 
 
 def restart_projector(
-    observed: Observed, services: Callable[..., ServiceProcess], event_store: Database, read_model: Database
+    observed: Observed,
+    services: Callable[..., ServiceProcess],
+    event_store: Database,
+    read_model: Database,
+    same_port: bool = False,
 ) -> None:
-    """Starts a new projector process (on a new metrics port) after the old one was killed."""
-    observed.ports["projector"] = free_port()
+    """Starts a new projector process after the old one was killed (on a new metrics port unless `same_port`)."""
+    if not same_port:
+        observed.ports["projector"] = free_port()
     observed.projector = start_projector(
         services, event_store, read_model, METRICS_PORT=str(observed.ports["projector"]), LOG_LEVEL="DEBUG"
     )
@@ -274,3 +280,31 @@ def log_text(process: ServiceProcess) -> str:
     """Returns the whole log of a service process (its output() keeps only the tail)."""
     assert process.log_path is not None
     return Path(process.log_path).read_text(errors="replace")
+
+
+def test_a_real_prometheus_scrapes_the_services_and_its_rules_see_the_lag_and_the_missing_leader(
+    services: Callable[..., ServiceProcess], event_store: Database, read_model: Database
+) -> None:
+    observed = start_observed(services, event_store, read_model)
+    jobs = {f"{name}_service": port for name, port in observed.ports.items()}
+    with prometheus(jobs) as server, grpc.insecure_channel(observed.command.address) as channel:
+        stub = command_service_pb2_grpc.CommandServiceStub(channel)
+        add(stub, "Ada")
+        wait_until(lambda: server.value("count(up == 1)") == 3, 60, message="Prometheus scraping all three")
+        wait_until(lambda: server.value("users:projection_lag_events") == 0, 60, message="the lag rule at 0")
+        assert server.value("sum(users_projector_leader)") == 1
+        assert not server.query('ALERTS{alertname="NoProjectorLeader"}')
+
+        observed.projector.kill()
+        add(stub, "Grace")
+        add(stub, "Kate")
+        wait_until(lambda: server.value("users:projection_lag_events") == 2, 60, message="the lag rule at 2")
+        wait_until(
+            lambda: server.query('ALERTS{alertname="NoProjectorLeader", alertstate="pending"}'),
+            60,
+            message="the no-leader alert pending",
+        )
+
+        restart_projector(observed, services, event_store, read_model, same_port=True)  # where Prometheus looks
+        wait_until(lambda: server.value("users:projection_lag_events") == 0, 60, message="the lag rule back at 0")
+        wait_until(lambda: not server.query('ALERTS{alertname="NoProjectorLeader"}'), 60, message="no alert")
