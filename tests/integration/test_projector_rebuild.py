@@ -15,7 +15,8 @@ from eventkit.startup import migrating_connector
 from projector_service import store
 from projector_service.applier import Fenced, apply_batch
 from projector_service.rebuild import RebuildBusy, rebuild, scratch_schema
-from tests.support.projector import DirectWriter, prepare_event_store, projector_env, read_model_content, replay
+from projector_service.source import EventSource
+from tests.support.projector import KEYS, DirectWriter, prepare_event_store, projector_env, read_model_content, replay
 from tests.support.waiting import wait_until
 
 
@@ -31,7 +32,7 @@ def test_a_rebuild_ahead_of_the_live_projector_moves_the_checkpoint_and_fences_i
     with db.connect(event_store, autocommit=True) as conn:
         for _ in range(10):
             writer.append(conn, 200)
-        early = store.read_events(conn, 0, 500)
+        early = EventSource(conn, KEYS).read(0, 500)  # names opened, as the projector reads them
     with db.connect(read_model) as live:
         migrations.apply(live, "read_model", read_model.schema)
         live.autocommit = True

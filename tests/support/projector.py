@@ -18,14 +18,16 @@ import grpc
 import psycopg
 from psycopg.types.json import Jsonb
 
-from eventkit import db
+from eventkit import codec, db, sealing
 from eventkit.config import Database
+from eventkit.keystore import KeyStore
 from eventkit.startup import migrate
+from tests.support.command import key_store_of
 from tests.support.processes import ROOT, ServiceProcess
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2, command_service_pb2_grpc
 
-KNOWN = {"UserAdded": 1, "UserEdited": 2, "UserDeleted": 3}
+KNOWN = {"UserAdded": 1, "UserEdited": 2, "UserDeleted": 3, "UserForgotten": 4}
 
 # Short intervals so tests converge fast; every other setting keeps its production default.
 TEST_ENV = {
@@ -85,42 +87,66 @@ def status(event_store: Database, read_model: Database) -> dict[str, Any]:
 
 
 def prepare_event_store(event_store: Database) -> None:
-    """Creates the event store's tables (what the command service does at start)."""
+    """Creates the event store's tables and the key table beside them (what the command service does at start)."""
     migrate(event_store, "event_store")
+    migrate(key_store_of(event_store), "key_store")
 
 
-def insert_events(conn: psycopg.Connection[Any], rows: list[tuple[str, int, str, Any]]) -> list[int]:
+# The key table as the command service keeps it by default (the event store's database, schema user_keys).
+KEYS = KeyStore(Database("", "user_keys", 1), shares_event_store=True)
+
+
+def insert_events(
+    conn: psycopg.Connection[Any], rows: list[tuple[str, int, str, Any]], schema_version: int = 1
+) -> list[int]:
     """Appends (stream_id, version, type, data) rows in one statement of the caller's transaction; returns positions."""
     if not rows:
         return []
     cur = conn.execute(
-        "INSERT INTO events (stream_id, version, type, data)"
-        " SELECT * FROM unnest(%s::uuid[], %s::int8[], %s::text[], %s::jsonb[]) RETURNING position",
-        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [Jsonb(r[3]) for r in rows]],
+        "INSERT INTO events (stream_id, version, type, data, schema_version)"
+        " SELECT *, %s FROM unnest(%s::uuid[], %s::int8[], %s::text[], %s::jsonb[]) RETURNING position",
+        [schema_version, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [Jsonb(r[3]) for r in rows]],
     )
     return [row[0] for row in cur]
 
 
 @dataclass
 class DirectWriter:
-    """Writes random valid user events with plain SQL, keeping track of its own users' versions."""
+    """Writes random valid user events with plain SQL, keeping track of its own users' versions.
+
+    As the command service does: names sealed with a key per user (schema version 2), the key
+    created in the transaction of the user's first event, and some users forgotten (their key
+    destroyed in the UserForgotten event's transaction). `sealed=False` writes clear-text events.
+    """
 
     rng: random.Random
+    sealed: bool = True
     versions: dict[str, int] = field(default_factory=dict)  # live users -> current version
     ids: list[str] = field(default_factory=list)  # the same users, for O(1) random picks
+    keys: dict[str, bytes] = field(default_factory=dict)
 
     def append_open(self, conn: psycopg.Connection[Any], size: int) -> list[int]:
         """Inserts `size` events in the non-autocommit `conn`'s open transaction; the caller commits or rolls back."""
         rows, self.versions, self.ids = self._plan(size)
-        return insert_events(conn, rows)
+        return self._write(conn, rows)
 
     def append(self, conn: psycopg.Connection[Any], size: int, rollback: bool = False) -> list[int]:
         """Appends `size` random events in one transaction (rolled back if asked); returns their positions."""
         rows, versions, ids = self._plan(size)
         with conn.transaction(force_rollback=rollback):
-            positions = insert_events(conn, rows)
+            positions = self._write(conn, rows)
         if not rollback:
             self.versions, self.ids = versions, ids
+        return positions
+
+    def _write(self, conn: psycopg.Connection[Any], rows: list[tuple[str, int, str, Any]]) -> list[int]:
+        if not self.sealed:
+            return insert_events(conn, rows)
+        new_keys = {user: self.keys.setdefault(user, sealing.new_key()) for user, version, _, _ in rows if version == 1}
+        KEYS.create(conn, new_keys)
+        stored = [(user, v, kind, sealing.seal(self.keys[user], user, v, kind, data)) for user, v, kind, data in rows]
+        positions = insert_events(conn, stored, codec.SEALED_SCHEMA_VERSION)
+        KEYS.destroy(conn, [user for user, _, kind, _ in rows if kind == codec.USER_FORGOTTEN])
         return positions
 
     def _plan(self, size: int) -> tuple[list[tuple[str, int, str, Any]], dict[str, int], list[str]]:
@@ -140,7 +166,8 @@ class DirectWriter:
             if roll < 0.85:
                 rows.append((user, versions[user], "UserEdited", {"name": f"renamed {self.rng.randrange(10**6)}"}))
             else:
-                rows.append((user, versions.pop(user), "UserDeleted", {}))
+                ending = "UserForgotten" if self.sealed and roll < 0.9 else "UserDeleted"
+                rows.append((user, versions.pop(user), ending, {}))
                 ids[index] = ids[-1]
                 ids.pop()
         return rows, versions, ids
@@ -156,25 +183,48 @@ class ReadModel:
 
 
 def replay(event_store: Database, skipped: set[int] = frozenset()) -> ReadModel:  # type: ignore[assignment]
-    """Folds the whole event store, one event at a time, into the read model it must produce."""
+    """Folds the whole event store, one event at a time, into the read model it must produce.
+
+    Names are opened with the users' keys; a user whose key is gone, or who has a UserForgotten
+    event, is forgotten: no users row, and every log row of it without a name and marked so.
+    """
     users: dict[str, list[Any]] = {}
     log: dict[int, tuple[Any, ...]] = {}
+    forgotten: set[str] = set()
     last = 0
     with db.connect(event_store) as conn:
+        exists = conn.execute("SELECT to_regclass('user_keys.user_keys') IS NOT NULL").fetchone()
+        keys = (
+            {u: bytes(k) for u, k in conn.execute("SELECT user_id::text, key FROM user_keys.user_keys")}
+            if exists and exists[0]
+            else {}
+        )
         cur = conn.cursor(name="replay")  # server-side: flat memory over a large store
-        cur.execute("SELECT position, stream_id::text, version, type, data, record_time FROM events ORDER BY position")
-        for position, user, version, kind, data, at in cur:
+        cur.execute(
+            "SELECT position, stream_id::text, version, type, data, record_time, schema_version FROM events"
+            " ORDER BY position"
+        )
+        for position, user, version, kind, data, at, schema_version in cur:
             last = position
             if position in skipped or kind not in KNOWN:
                 continue
+            stored = codec.RecordedEvent(position, user, version, kind, data, at, {}, schema_version)
+            opened = sealing.open_event(stored, keys)
+            if opened.forgotten or kind == "UserForgotten":
+                forgotten.add(user)
             if kind == "UserAdded":
-                users[user] = [user, data["name"], version, at, at, position]
+                users[user] = [user, opened.data.get("name", ""), version, at, at, position]
             elif kind == "UserEdited":
-                users[user][1:] = [data["name"], version, users[user][3], at, position]
-            name = users[user][1]
-            if kind == "UserDeleted":
-                del users[user]
-            log[position] = (KNOWN[kind], user, version, name, at)
+                users[user][1:] = [opened.data.get("name", ""), version, users[user][3], at, position]
+            name = users[user][1] if user in users else ""
+            if kind in ("UserDeleted", "UserForgotten"):
+                users.pop(user, None)
+            log[position] = (KNOWN[kind], user, version, name, at, False)
+    for position, (kind, user, version, _name, at, _) in list(log.items()):
+        if user in forgotten:
+            log[position] = (kind, user, version, "", at, True)
+    for user in forgotten:
+        users.pop(user, None)
     return ReadModel({tuple(row) for row in users.values()}, log, last)
 
 
@@ -186,7 +236,7 @@ def read_model_content(read_model: Database, projection: str = "users") -> ReadM
             for r in conn.execute("SELECT id::text, name, version, create_time, update_time, position FROM users")
         }
         rows = conn.execute(
-            "SELECT position, type, user_id::text, version, name, record_time FROM event_log"
+            "SELECT position, type, user_id::text, version, name, record_time, forgotten FROM event_log"
         ).fetchall()
         found = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s", [projection]).fetchone()
     log = {r[0]: tuple(r[1:]) for r in rows}
