@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from command_service.domain import NewEvent
 from eventkit import codec, migrations, sealing
@@ -52,9 +53,15 @@ class Keyring:
         """Returns the existing keys of these users."""
         return self.store.fetch(self._keys_conn(events), user_ids)
 
-    def create(self, events: Conn, keys: Mapping[str, bytes]) -> None:
-        """Stores new keys: in the caller's transaction when shared, else committed at once (before the events)."""
+    def create(self, events: Conn, keys: Mapping[str, bytes]) -> tuple[sql.Composable, list[Any]] | None:
+        """Stores new keys, or (shared database) returns the WITH clause that stores them in the events' INSERT.
+
+        In another database they are committed at once, before the events sealed with them.
+        """
+        if self.shared:
+            return self.store.creating(keys)
         self.store.create(self._keys_conn(events), keys)
+        return None
 
     def destroy_inside(self, events: Conn, user_ids: Iterable[str]) -> None:
         """Destroys keys in the event store's open transaction (shared database only; otherwise see destroy_after)."""

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import psycopg
+from psycopg import sql
 
 from command_service.domain import NewEvent
 from command_service.heads import Checked, Head, Last
@@ -130,12 +131,14 @@ def insert(
     appends: list[tuple[NewEvent, dict[str, object]]],
     schema_version: int,
     heads: list[dict[str, object]] | None = None,
+    keys: tuple[sql.Composable, list[Any]] | None = None,
 ) -> Inserted:
     """Appends the events (data as stored: sealed for schema version 2) and writes `heads`, in one statement.
 
     Returns the events as recorded, in the order given. One statement means one lock, one NOTIFY
     and one round trip; a head row without a position takes that of the event appended at its
-    version (see heads.to_write), so the head and the events it folds commit together.
+    version (see heads.to_write), so the head and the events it folds commit together. `keys` is a
+    WITH query (eventkit.keystore.KeyStore.creating) storing the new users' keys in the same statement.
 
     In autocommit mode the statement is a transaction of its own: its trigger takes the append lock
     and holds it to the commit, so positions stay in commit order with no statement before it.
@@ -161,12 +164,20 @@ def insert(
             for event, meta in appends
         ]
     )
+    # Data-modifying WITH queries run once whether or not the outer query reads them; parameters
+    # follow the order of the queries in the statement.
+    before, params = ([keys[0]], list(keys[1])) if keys else ([], [])
+    params += [schema_version, batch]
+    statement: sql.Composable
     if heads:
-        # A data-modifying WITH runs once whether or not the outer query reads it.
-        statement = f"WITH appended AS ({_INSERT}), heads AS ({_WRITE_HEADS}) SELECT * FROM appended"
-        rows = conn.execute(statement, [schema_version, batch, json.dumps(heads)]).fetchall()
+        withs = [*before, sql.SQL(f"appended AS ({_INSERT})"), sql.SQL(f"heads AS ({_WRITE_HEADS})")]
+        statement = sql.SQL("WITH {} SELECT * FROM appended").format(sql.SQL(", ").join(withs))
+        params.append(json.dumps(heads))
+    elif before:
+        statement = sql.SQL("WITH {} {}").format(before[0], sql.SQL(_INSERT))
     else:
-        rows = conn.execute(_INSERT, [schema_version, batch]).fetchall()
+        statement = sql.SQL(_INSERT)
+    rows = conn.execute(statement, params).fetchall()
     # The statement trigger takes the append lock before the first row is formed, so the first
     # row's time is that wait plus one row's work (when the caller did not take the lock before).
     first_row_after = min(row[4] for row in rows)

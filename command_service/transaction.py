@@ -36,14 +36,11 @@ class Transaction:
         base: dict[str, State] = {}
         replays: dict[str, list[RecordedEvent]] = {}
         if not touched and not request_ids:
-            # New users, no retries to recognise: nothing to read. Without keys to store, the
-            # INSERT alone is the transaction (one round trip); its trigger takes the append lock.
+            # New users, no retries to recognise: nothing to read, so the INSERT alone is the
+            # transaction (one round trip; it stores the new users' keys too when they share the
+            # database); its trigger takes the append lock up to the commit.
             decided = batch.plan(commands, base, {}, correlation_ids, {}, self._new_key)
-            if self._keys is not None and self._keys.shared:
-                with conn.pipeline(), conn.transaction():
-                    inserted, opened = self._write(conn, decided, [])
-            else:
-                inserted, opened = self._write(conn, decided, [])
+            inserted, opened = self._write(conn, decided, [])
             lock_wait = inserted.first_row_after
         else:
             with conn.transaction():
@@ -78,11 +75,11 @@ class Transaction:
         keys: dict[str, bytes] | None = None,
     ) -> tuple[store.Inserted, list[RecordedEvent]]:
         """Stores the batch's new keys, appends its events sealed with its heads; returns them also opened."""
-        appends = decided.appends
+        appends, creating = decided.appends, None
         if self._keys is not None:
-            self._keys.create(conn, decided.new_keys)
+            creating = self._keys.create(conn, decided.new_keys)
             appends = keyring.seal_all(appends, (keys or {}) | decided.new_keys)
-        inserted = store.insert(conn, appends, self._schema_version, head_rows)
+        inserted = store.insert(conn, appends, self._schema_version, head_rows, creating)
         opened = [
             dataclasses.replace(event, data=clear.data) for event, (clear, _) in zip(inserted.events, decided.appends)
         ]

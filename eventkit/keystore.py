@@ -49,6 +49,17 @@ class KeyStore:
             [list(keys), list(keys.values())],
         )
 
+    def creating(self, keys: Mapping[str, bytes]) -> tuple[sql.Composable, list[Any]] | None:
+        """Returns a WITH query (and its parameters) that stores new keys within the statement it is part of.
+
+        So that a user's key and its first events commit in one statement: one round trip, and no
+        transaction held open (with the append lock) across a second one.
+        """
+        if not keys:
+            return None
+        query = sql.SQL("new_keys AS (INSERT INTO {} (user_id, key) SELECT * FROM unnest(%s::uuid[], %s::bytea[]))")
+        return query.format(self._table()), [list(keys), list(keys.values())]
+
     def destroy(self, conn: psycopg.Connection[Any], user_ids: Iterable[str]) -> None:
         """Deletes these users' keys (idempotent): their sealed names can never be opened again."""
         ids = sorted(set(user_ids))

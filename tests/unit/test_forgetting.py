@@ -107,7 +107,7 @@ def test_a_batch_forgets_once_and_names_the_key_to_destroy_even_when_repeated() 
     history = {user: sealing.open_events([sealed(key, user, 1, codec.USER_ADDED, "Ada")], {user: key})}
     plan = batch.plan(
         [domain.ForgetUser(user), domain.ForgetUser(user), domain.EditUser(user, "Bo")],
-        history,
+        batch.fold_all(history),
         {},
         None,
         {user: key},
