@@ -113,6 +113,8 @@ class QuerySettings:
     projection_name: str
     poll_interval: float
     page_token_secret: bytes
+    # A streaming replica of the read model to read from; None reads the primary (`read_model`).
+    replica: Database | None = None
 
 
 def load(read: Callable[[], S], program: str) -> S:
@@ -177,6 +179,15 @@ def read_model(env: Mapping[str, str] = os.environ) -> Database:
     )
 
 
+def read_model_replica(env: Mapping[str, str], primary: Database) -> Database | None:
+    """Reads where a streaming replica of the read model is, or None when reads go to the primary."""
+    dsn = env.get("READ_MODEL_REPLICA_DSN", "").strip()
+    if not dsn:
+        return None
+    # A physical replica holds the same schema and roles, so the primary's schema and password apply.
+    return Database(dsn=dsn, schema=primary.schema, pool_size=primary.pool_size, password=primary.password)
+
+
 def command_settings(env: Mapping[str, str] = os.environ) -> CommandSettings:
     """Reads the command service's settings."""
     return CommandSettings(
@@ -232,4 +243,5 @@ def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
         projection_name=projection_name,
         poll_interval=_float(env, "QUERY_POLL_INTERVAL_SECONDS", 1.0),
         page_token_secret=_page_token_secret(env, database, projection_name),
+        replica=read_model_replica(env, database),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 from psycopg_pool import AsyncConnectionPool
@@ -17,6 +18,9 @@ from users.v1 import query_service_pb2, query_service_pb2_grpc
 
 log = logging.getLogger("query_service")
 
+# Reading from a replica, the primary serves only StreamEvents' store-head check (horizon.py).
+PRIMARY_POOL_SIZE = 2
+
 SERVICE_NAME = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 
 
@@ -26,10 +30,15 @@ class App:
     def __init__(self, settings: config.QuerySettings, pool_timeout: float = 10.0) -> None:
         self.settings = settings
         self.hub = Hub(
-            settings.read_model, settings.projection_name, settings.poll_interval, settings.projector_stale_after
+            settings.read_model,
+            settings.projection_name,
+            settings.poll_interval,
+            settings.projector_stale_after,
+            settings.replica,
         )
         self._pool_timeout = pool_timeout
         self._pool: AsyncConnectionPool | None = None
+        self._primary: AsyncConnectionPool | None = None  # with a replica: the store-head check only
         self._running: server.RunningAsync | None = None
         self._following: asyncio.Task[None] | None = None
 
@@ -41,13 +50,17 @@ class App:
     async def start(self) -> App:
         """Opens the pool, starts the server (health NOT_SERVING) and the hub that turns it SERVING."""
         settings = self.settings
-        self._pool = await db.pool_async(settings.read_model, "query", timeout=self._pool_timeout)
+        self._pool = await db.pool_async(settings.replica or settings.read_model, "query", timeout=self._pool_timeout)
+        if settings.replica is not None:
+            primary = dataclasses.replace(settings.read_model, pool_size=PRIMARY_POOL_SIZE)
+            self._primary = await db.pool_async(primary, "query-primary", timeout=self._pool_timeout)
         service = QueryService(
             self._pool,
             self.hub,
             PageTokens(settings.page_token_secret),
             settings.subscriber_buffer,
             settings.heartbeat_interval,
+            self._primary,
         )
         self._running = await server.start_async(
             [server.Service(SERVICE_NAME, query_service_pb2_grpc.add_QueryServiceServicer_to_server, service)],
@@ -80,4 +93,6 @@ class App:
         with contextlib.suppress(asyncio.CancelledError):
             await self._following
         await self._pool.close(timeout=server.AFTER_GRACE_SECONDS)
+        if self._primary is not None:
+            await self._primary.close(timeout=server.AFTER_GRACE_SECONDS)
         log.info("query service stopped")

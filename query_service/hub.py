@@ -15,7 +15,7 @@ from eventkit.backoff import Backoff
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
 from eventkit.startup import migrate
-from query_service import messages, queries
+from query_service import messages, queries, replicas
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,20 @@ class Hub:
     code that checks `head` and joins the live set without awaiting in between misses nothing.
     """
 
-    def __init__(self, database: Database, projection: str, poll_interval: float, stale_after: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        projection: str,
+        poll_interval: float,
+        stale_after: float,
+        replica: Database | None = None,
+    ) -> None:
         self.head = 0
         self.ready = False
         self.closed = False
         self.overflows = 0  # how often a subscriber fell behind its buffer (and caught up from the log)
         self._database = database
+        self._replica = replica
         self._projection = projection
         self._poll_interval = poll_interval
         self._stale_after = stale_after
@@ -145,18 +153,22 @@ class Hub:
         async with await db.connect_async(self._database, autocommit=True) as conn:
             # LISTEN before reading: a projection committed in between is then both read and notified.
             await queries.listen(conn, PROJECTED_CHANNEL)
-            if not self.ready:
-                self.head = (await queries.checkpoint(conn, self._projection)).position
-            await self._drain(conn)
-            self.ready = self._connected = True
-            log.info("following the projection", extra={"position": self.head})
-            if self._on_health:
-                await self._on_health(True)
-            while True:
-                # The payload (a position) is a hint only: the table is the truth, read after any wake-up.
-                async for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
-                    pass
-                await self._drain(conn)
+            async with replicas.reader(conn, self._replica) as reader:
+                if not self.ready:
+                    self.head = (await queries.checkpoint(reader, self._projection)).position
+                await self._drain(reader)
+                self.ready = self._connected = True
+                log.info("following the projection", extra={"position": self.head, "replica": reader is not conn})
+                if self._on_health:
+                    await self._on_health(True)
+                while True:
+                    # The payload (a position) is a hint only: the table is the truth, read after any wake-up.
+                    hint = 0
+                    async for note in conn.notifies(timeout=self._poll_interval, stop_after=1):
+                        hint = replicas.position_hint(note.payload)
+                    await self._drain(reader)
+                    if reader is not conn:
+                        await replicas.until_replayed(hint, lambda: self.head, lambda: self._drain(reader))
 
     async def _drain(self, conn: psycopg.AsyncConnection[Any]) -> None:
         checkpoint = await queries.checkpoint(conn, self._projection)

@@ -31,6 +31,29 @@ async def get_user(conn: psycopg.AsyncConnection[Any], user_id: str) -> UserRow 
     return UserRow(*row) if row else None
 
 
+async def user_as_of(conn: psycopg.AsyncConnection[Any], projection: str, user_id: str) -> tuple[int, UserRow | None]:
+    """Returns the projection's checkpoint and the user with this id (or None), read in one snapshot.
+
+    One statement is one snapshot, so the user row is exactly as of that checkpoint on this
+    connection's server, whichever replica behind a shared address it reached.
+    """
+    cur = await conn.execute(
+        "SELECT coalesce((SELECT position FROM projection_checkpoint WHERE name = %s), 0), u.*"
+        f" FROM (VALUES (1)) AS one LEFT JOIN LATERAL (SELECT {_USER_COLUMNS} FROM users WHERE id = %s) AS u ON true",
+        [projection, user_id],
+    )
+    row = await cur.fetchone()
+    assert row is not None  # the VALUES row is always there
+    return row[0], UserRow(*row[1:]) if row[1] is not None else None
+
+
+async def applied(conn: psycopg.AsyncConnection[Any], projection: str) -> int:
+    """Returns the projection's checkpoint as this connection's server sees it (0 before the first batch)."""
+    cur = await conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s", [projection])
+    row = await cur.fetchone()
+    return row[0] if row else 0
+
+
 def list_users_query(prefix: str, after: tuple[str, str], limit: int) -> tuple[str, dict[str, Any]]:
     """Returns the SQL and parameters of one ListUsers page: users whose name key starts with the prefix's, after `after`.
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
 
 import grpc
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from eventkit.errors import DeadlineExceeded, InvalidArgument, NotFound, ShuttingDown, Unavailable
+from eventkit.rows import UserRow
 from eventkit.status import grpc_errors
-from query_service import horizon, messages, metrics, queries, requests
+from query_service import horizon, messages, metrics, queries, replicas, requests
 from query_service.hub import Hub
 from query_service.stream import Subscription
 from query_service.tokens import PageTokens
@@ -21,6 +24,8 @@ from users.v1 import query_service_pb2_grpc as pb_grpc
 # How long a read with min_position waits when the call has no deadline.
 DEFAULT_WAIT_SECONDS = 30.0
 _NO_DEADLINE = 365 * 24 * 3600.0
+
+T = TypeVar("T")
 
 
 def _answer_margin(remaining: float) -> float:
@@ -32,8 +37,18 @@ def _answer_margin(remaining: float) -> float:
 class QueryService(pb_grpc.QueryServiceServicer):
     """Serves GetUser, ListUsers and StreamEvents from the read model, through one hub per process."""
 
-    def __init__(self, pool: AsyncConnectionPool, hub: Hub, tokens: PageTokens, buffer: int, heartbeat: float) -> None:
-        self._pool = pool
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        hub: Hub,
+        tokens: PageTokens,
+        buffer: int,
+        heartbeat: float,
+        primary: AsyncConnectionPool | None = None,
+    ) -> None:
+        self._pool = pool  # reads: the replica's, or the primary's when there is none
+        # The store-head check compares the projector's readings with the clock that stamped them.
+        self._primary = primary or pool
         self._hub = hub
         self._tokens = tokens
         self._buffer = buffer
@@ -45,22 +60,34 @@ class QueryService(pb_grpc.QueryServiceServicer):
         if not self._hub.ready:
             raise Unavailable("the read model is not reachable yet; retry later")
 
-    async def _reflect(self, position: int, context: grpc.aio.ServicerContext) -> None:
-        """Returns once the read model has applied `position` (read-your-writes), or raises."""
-        self._require_ready()
-        if position <= self._hub.head:
-            return
+    def _wait_budget(self, context: grpc.aio.ServicerContext) -> float:
+        """Returns how many seconds a read may wait for a position: the deadline's, less a margin."""
         remaining = context.time_remaining()  # None, or a huge number, without a deadline
         if remaining is None or remaining > _NO_DEADLINE:
-            wait = DEFAULT_WAIT_SECONDS
-        else:
-            wait = max(remaining - _answer_margin(remaining), 0.0)
+            return DEFAULT_WAIT_SECONDS
+        return max(remaining - _answer_margin(remaining), 0.0)
+
+    async def _reflect(self, position: int, context: grpc.aio.ServicerContext) -> float:
+        """Waits until the hub has applied `position` (read-your-writes), or raises; returns when reads must give up.
+
+        The result is a time on the loop's clock: the read that follows may still meet a replica
+        that lags the hub's (see replicas.py) and waits for it until then.
+        """
+        self._require_ready()
+        wait = self._wait_budget(context)
+        give_up = asyncio.get_running_loop().time() + wait
+        if position <= self._hub.head:
+            return give_up
         started = time.perf_counter()
         reached = await self._hub.reached(position, wait)
         metrics.READ_WAIT_SECONDS.observe(time.perf_counter() - started)
-        if reached:
-            metrics.READ_WAITS.labels("reached").inc()
-            return
+        if not reached:
+            self._not_reached(position, wait)
+        metrics.READ_WAITS.labels("reached").inc()
+        return give_up
+
+    def _not_reached(self, position: int, wait: float) -> NoReturn:
+        """Raises what a read that waited `wait` seconds for `position` in vain answers."""
         if self._hub.closed or not self._hub.projector_alive():
             metrics.READ_WAITS.labels("unavailable").inc()
         else:
@@ -73,15 +100,29 @@ class QueryService(pb_grpc.QueryServiceServicer):
             )
         raise DeadlineExceeded(f"position {position} was not applied within {wait:.1f}s", min_position=str(position))
 
+    async def _read(
+        self,
+        position: int,
+        give_up: float,
+        read: Callable[[psycopg.AsyncConnection[Any]], Awaitable[tuple[int, T]]],
+    ) -> tuple[int, T]:
+        """Runs `read` on a connection whose server has applied `position`, or raises as a vain wait does."""
+        got = await replicas.read_at_least(self._pool, position, give_up, read)
+        if got is None:
+            self._not_reached(position, max(give_up - asyncio.get_running_loop().time(), 0.0))
+        return got
+
     @grpc_errors
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> Any:
         user_id = requests.parse_id(request.id)
-        await self._reflect(requests.min_position(request.min_position), context)
-        # Read before the query: the answer reflects at least this position, which tells a caller
-        # whether its write (a later position) can be in it yet.
-        read_position = self._hub.head
-        async with self._pool.connection() as conn:
-            row = await queries.get_user(conn, user_id)
+        position = requests.min_position(request.min_position)
+        give_up = await self._reflect(position, context)
+        # The checkpoint comes with the row, from the same snapshot: the answer reflects exactly that
+        # position, which tells a caller whether its write (a later position) can be in it yet.
+        projection = self._hub.projection
+        read_position, row = await self._read(
+            position, give_up, lambda conn: queries.user_as_of(conn, projection, user_id)
+        )
         if row is None:
             raise NotFound(f"user {user_id} not found", user_id=user_id, read_position=str(read_position))
         return pb.GetUserResponse(user=messages.user(row))
@@ -95,9 +136,17 @@ class QueryService(pb_grpc.QueryServiceServicer):
         except InvalidArgument:
             metrics.PAGE_TOKEN_REJECTIONS.inc()
             raise
-        await self._reflect(requests.min_position(request.min_position), context)
-        async with self._pool.connection() as conn:
-            rows = await queries.list_users(conn, prefix, after, size + 1)  # one more tells if a next page exists
+        position = requests.min_position(request.min_position)
+        give_up = await self._reflect(position, context)
+        projection = self._hub.projection
+
+        async def read(conn: psycopg.AsyncConnection[Any]) -> tuple[int, list[tuple[UserRow, str]]]:
+            # The checkpoint first, on the same connection: replay only moves forward, so the page
+            # read next reflects at least it. Without min_position there is nothing to check.
+            seen = await queries.applied(conn, projection) if position else 0
+            return seen, await queries.list_users(conn, prefix, after, size + 1)  # one more tells if a next page exists
+
+        _, rows = await self._read(position, give_up, read)
         page = rows[:size]
         token = self._tokens.encode((page[-1][1], page[-1][0].id), prefix) if len(rows) > size else ""
         return pb.ListUsersResponse(users=[messages.user(row) for row, _ in page], next_page_token=token)
@@ -112,7 +161,7 @@ class QueryService(pb_grpc.QueryServiceServicer):
         if after is not None:
             remaining = context.time_remaining()
             await horizon.check_after(
-                self._pool, self._hub, after, horizon.READING_WAIT_SECONDS if remaining is None else remaining
+                self._primary, self._hub, after, horizon.READING_WAIT_SECONDS if remaining is None else remaining
             )
         subscription = Subscription(self._hub, self._pool, wanted, self._buffer, self._heartbeat)
         # Frees the subscriber the moment the call ends, even while the stream is parked in a write.

@@ -19,6 +19,7 @@ from query_service.requests import Filter
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
+LAGGING_SERVER_PAUSE_SECONDS = 0.01
 
 
 class Subscriber:
@@ -136,7 +137,13 @@ class Subscription:
                 hub.join(self.subscriber)  # no await since reading head: no event can slip between
                 return
             async with self.pool.connection() as conn:
+                # Never past what this connection's server has applied: a replica behind a shared
+                # address may lag the hub's, and a page short of `target` would then skip events.
+                target = min(target, await queries.applied(conn, hub.projection))
                 rows = await queries.log_between(conn, self.last, target, REPLAY_PAGE, types, wanted.user_id)
+            if target <= self.last:
+                await asyncio.sleep(LAGGING_SERVER_PAUSE_SECONDS)  # that server lags: ask again shortly
+                continue
             for row in rows:
                 self.last = row.position
                 metrics.RELAYED.inc()
