@@ -199,6 +199,31 @@ class Cluster:
             self.process.kill()
             self.process.wait()
 
+    def replicate(self, datadir: Path, port: int) -> Cluster:
+        """Copies this running cluster with pg_basebackup -R into `datadir`: a streaming hot standby, not started.
+
+        initdb's defaults suffice on the primary (wal_level=replica, max_wal_senders=10, and with
+        --auth=trust a pg_hba line that trusts replication connections from loopback).
+        """
+        datadir.mkdir(parents=True)  # pg_basebackup fills an empty directory the server's user owns
+        self._own(datadir)
+        os.chmod(datadir, 0o700)
+        args = [str(self.bindir / "pg_basebackup"), "-D", str(datadir), "-h", "127.0.0.1", "-p", str(self.port)]
+        args += ["-U", "postgres", "-R", "-X", "stream", "-c", "fast"]
+        if not self.durable:
+            args.append("--no-sync")
+        with open(self.log_file, "ab") as log:
+            done = subprocess.run(
+                args,
+                cwd=datadir,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                preexec_fn=_as_account(self.account, signal.SIGKILL),
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed ({done.returncode}); its output:\n{self.log_tail()}")
+        return Cluster(datadir, port, durable=self.durable, bindir=self.bindir, account=self.account)
+
     def restart(self) -> None:
         """Stops and starts the server on the same port (for outage tests)."""
         self.stop(fast=False)

@@ -47,10 +47,12 @@ def query_settings(
     poll_interval: float,
     secret: bytes,
     projection: str,
+    replica: Database | None = None,
 ) -> config.QuerySettings:
     """Returns the settings the service would read from an environment with these values."""
     return config.query_settings(
         {
+            "READ_MODEL_REPLICA_DSN": replica.dsn if replica else "",
             "READ_MODEL_DSN": database.dsn,
             "READ_MODEL_SCHEMA": database.schema,
             "LISTEN_HOST": "127.0.0.1",
@@ -77,6 +79,7 @@ def query_server(
     secret: bytes = b"test secret",
     projection: str = "users",
     pool_timeout: float = 10.0,
+    replica: Database | None = None,
 ) -> Iterator[QueryServer]:
     """Serves QueryService on 127.0.0.1:<free port> until the block ends, wired as `__main__` wires it."""
     settings = query_settings(
@@ -87,6 +90,7 @@ def query_server(
         poll_interval=poll_interval,
         secret=secret,
         projection=projection,
+        replica=replica,
     )
     app = App(settings, pool_timeout=pool_timeout)
     loop = asyncio.new_event_loop()
