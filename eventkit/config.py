@@ -9,6 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 from eventkit.envparse import ConfigError
 from eventkit.envparse import integer as _int
 from eventkit.transport_settings import Transport, transport
@@ -180,11 +183,21 @@ def read_model(env: Mapping[str, str] = os.environ) -> Database:
 
 
 def read_model_replica(env: Mapping[str, str], primary: Database) -> Database | None:
-    """Reads where a streaming replica of the read model is, or None when reads go to the primary."""
-    dsn = env.get("READ_MODEL_REPLICA_DSN", "").strip()
-    if not dsn:
+    """Reads where a streaming replica of the read model is, or None when reads go to the primary.
+
+    READ_MODEL_REPLICA_DSN is laid over READ_MODEL_DSN: what it leaves out (user, database, TLS
+    options, a password) is the primary's, so `host=read-model-ro` is a whole setting and carries
+    no credential. A physical replica has the primary's schema and roles.
+    """
+    given = env.get("READ_MODEL_REPLICA_DSN", "").strip()
+    if not given:
         return None
-    # A physical replica holds the same schema and roles, so the primary's schema and password apply.
+    try:
+        dsn = make_conninfo(primary.dsn, **conninfo_to_dict(given))
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(
+            f"READ_MODEL_REPLICA_DSN (over READ_MODEL_DSN) is not a libpq connection string: {exc}"
+        ) from None
     return Database(dsn=dsn, schema=primary.schema, pool_size=primary.pool_size, password=primary.password)
 
 
