@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.support.deploy import code, kustomize
 from tests.support.deploy.image import parse
@@ -92,6 +93,10 @@ def test_each_container_gets_only_what_its_code_reads_and_everything_it_requires
             v.endswith(("_DSN", "_PASSWORD")) or v == "PAGE_TOKEN_SECRET" for v in container.from_secrets.values()
         )
         credentials = {v for v in container.env if v.endswith(("_DSN", "_PASSWORD"))}
+        # Except a replica's DSN, laid over the primary's: a host in a ConfigMap, never a password.
+        plain = {v for v in credentials - set(container.from_secrets.values()) if v == "READ_MODEL_REPLICA_DSN"}
+        assert all("password" not in conninfo_to_dict(container.env[v]) for v in plain)
+        credentials -= plain
         assert credentials <= set(container.from_secrets.values()), "DSNs and passwords come from Secrets only"
         for dsn in [v for v in credentials if v.endswith("_DSN")]:
             # The password from the same Secret as the DSN it goes with.
@@ -245,3 +250,20 @@ def test_every_secret_the_base_needs_from_outside_is_documented() -> None:
     assert needed
     for name in needed:
         assert f"`{name}`" in readme, f"deploy/README.md does not say how to create Secret {name}"
+
+
+def test_with_cloudnativepg_the_query_service_reads_its_standbys_and_keeps_the_primary_for_listen() -> None:
+    databases = kustomize.build(K8S / "databases" / "cloudnativepg")
+    (read_model,) = [c for c in databases.of_kind("Cluster") if c["metadata"]["name"] == "read-model"]
+    assert read_model["spec"]["instances"] >= 3, "two standbys behind -ro, one left after a failover"
+    replicas = databases.find("ConfigMap", "users-cqrs-read-replicas")
+    assert replicas is not None and replicas["data"] == {"READ_MODEL_REPLICA_DSN": "host=read-model-ro"}
+    for overlay, host in (("base", None), ("dev", "read-model-r")):  # dev: one instance, -ro has none
+        (query,) = [c for c in containers(kustomize.build(RENDERED[overlay])) if module_of(c)[0] == "query_service"]
+        settings = code.read_settings("query_service", query.env)[0]
+        assert settings.read_model.dsn == "postgresql://read-model-app.secret/uri"
+        if host is None:
+            assert settings.replica is None
+        else:
+            assert conninfo_to_dict(settings.replica.dsn)["host"] == host
+            assert settings.replica.password == settings.read_model.password

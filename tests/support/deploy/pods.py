@@ -59,8 +59,10 @@ def _secret(build: Build, container: Container, variable: str, name: str, key: s
         container.problems.append(f"{container.name}: a CloudNativePG app Secret has no key {key!r}")
         return
     if not optional:
-        # The value exists only in the cluster: a stand-in that says where it comes from.
-        container.env[variable] = f"secret:{name}/{key}"
+        # The value exists only in the cluster: a stand-in that says where it comes from, a URI where
+        # it stands for one (settings that build on a DSN, such as READ_MODEL_REPLICA_DSN, parse it).
+        uri = key.endswith("uri") and "jdbc" not in key
+        container.env[variable] = f"postgresql://{name}.secret/{key}" if uri else f"secret:{name}/{key}"
         container.from_secrets[(name, key)] = variable
 
 
