@@ -84,6 +84,7 @@ class Event:
     version: int
     name: str
     record_time: datetime | None
+    forgotten: bool = False  # the user was forgotten: the name is erased, not empty
 
     @classmethod
     def from_proto(cls, event: resources_pb2.Event) -> Event:
@@ -95,6 +96,7 @@ class Event:
             version=event.version,
             name=event.name,
             record_time=_time(event.record_time, event.HasField("record_time")),
+            forgotten=event.forgotten,
         )
 
 

@@ -84,7 +84,7 @@ def deleted(result: models.Deleted) -> str:
 
 def event_line(event: models.Event) -> str:
     """Returns one event as a line of aligned fields: time, position, type, user, version, name."""
-    name = f'"{event.name}"' if event.name else ""
+    name = "(forgotten)" if event.forgotten else f'"{event.name}"' if event.name else ""
     return (
         f"{timestamp(event.record_time)}  {event.position:>6}  {event.type:<11}  "
         f"{event.user_id}  v{event.version:<3} {name}"

@@ -22,7 +22,7 @@ from eventkit import db
 from eventkit.config import Database
 from tests.support.command import key_store_of
 from tests.support.processes import ROOT
-from tests.support.stack import Stack, run_cli, running_stack
+from tests.support.stack import Stack, Watcher, run_cli, running_stack
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cmd
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc, resources_pb2
@@ -180,3 +180,22 @@ def test_the_cli_forgets_a_user_and_says_so_again_and_not_found_for_an_unknown_i
     missing = str(uuid.uuid4())
     unknown = run_cli("forget", "--id", missing, env=stack.client_env())
     assert unknown.code == 3 and missing in unknown.err
+
+
+def test_users_watch_shows_a_forgotten_users_events_without_names(stack: Stack, stubs) -> None:
+    commands, _ = stubs
+    name = f"Watched Wanda {uuid.uuid4().hex[:8]}"
+    added = commands.AddUser(cmd.AddUserRequest(name=name))
+    forgot = commands.ForgetUser(cmd.ForgetUserRequest(id=added.user.id))
+    watcher = Watcher("watch", "--after", str(added.position - 1), "--user", added.user.id, env=stack.client_env())
+    try:
+        wait_until(
+            lambda: any("UserForgotten" in line for line in watcher.lines()), 30, message="the forget in the watch"
+        )
+    finally:
+        watcher.interrupt()
+        watcher.kill()
+    lines = [line for line in watcher.lines() if added.user.id in line]
+    assert len(lines) == 2 and all(line.endswith("(forgotten)") for line in lines), lines
+    assert f" {forgot.position}  UserForgotten" in lines[1]
+    assert not any(name in line for line in watcher.lines())

@@ -10,6 +10,7 @@ import pytest
 
 from eventkit import db
 from eventkit.config import Database
+from projector_service.source import EventSource
 from tests.support.command import command_server, key_store_of
 from users.v1 import command_service_pb2 as pb
 from users.v1 import command_service_pb2_grpc
@@ -123,3 +124,20 @@ def _table_exists(event_store: Database) -> bool:
     with db.connect(event_store) as conn:
         row = conn.execute("SELECT to_regclass('user_keys.user_keys') IS NOT NULL").fetchone()
     return bool(row and row[0])
+
+
+def test_the_projector_opens_names_with_keys_from_a_database_of_their_own(event_store: Database, new_database) -> None:
+    keys = Database(dsn=new_database("keys"), schema="user_keys", pool_size=2)
+    with command_server(event_store, KEY_STORE_DSN=keys.dsn) as commands:
+        kept = commands.AddUser(pb.AddUserRequest(name="Kept Karl")).user.id
+        gone = commands.AddUser(pb.AddUserRequest(name="Gone Greta")).user.id
+        commands.ForgetUser(pb.ForgetUserRequest(id=gone))
+    with db.connect(event_store, autocommit=True) as reader:
+        source = EventSource.open(event_store, keys, reader)
+        try:
+            events = source.read(0, 100)
+        finally:
+            source.close()
+    opened = {(e.stream_id, e.type): (e.data.get("name"), e.forgotten) for e in events}
+    assert opened[(kept, "UserAdded")] == ("Kept Karl", False)
+    assert opened[(gone, "UserAdded")] == (None, True)
