@@ -13,7 +13,7 @@ FAILED = "failed"
 
 @dataclass
 class Target:
-    """A goal for a figure: `ratio >= bound` ("ratio"), `value <= bound` ("at most") or `value >= bound` ("at least")."""
+    """A goal: `ratio >= bound` ("ratio"), `ratio <= bound` ("ratio at most"), `value <= bound` ("at most") or `value >= bound` ("at least")."""
 
     kind: str
     bound: float
@@ -21,19 +21,20 @@ class Target:
 
     def met(self, value: float, ratio: float | None) -> bool | None:
         """Tells whether the goal is met, or None when the figure needed for it is missing."""
-        subject = ratio if self.kind == "ratio" else value
+        subject = ratio if self.kind.startswith("ratio") else value
         if subject is None or math.isnan(subject):
             return None
-        return subject <= self.bound if self.kind == "at most" else subject >= self.bound
+        return subject <= self.bound if self.kind.endswith("at most") else subject >= self.bound
 
     def shortfall(self, value: float, ratio: float | None) -> str:
         """Says by how much the goal is missed, e.g. '0.61x of 0.8x (24% short)'."""
-        subject = ratio if self.kind == "ratio" else value
+        subject = ratio if self.kind.startswith("ratio") else value
         if subject is None or math.isnan(subject) or not self.bound:
             return "not measured"
-        if self.kind == "at most":
-            return f"{subject:.1f} against at most {self.bound:g} ({subject / self.bound - 1:.0%} over)"
-        unit = "x" if self.kind == "ratio" else ""
+        unit = "x" if self.kind.startswith("ratio") else ""
+        if self.kind.endswith("at most"):
+            shown = f"{subject:.2f}x" if unit else f"{subject:.1f}"
+            return f"{shown} against at most {self.bound:g}{unit} ({subject / self.bound - 1:.0%} over)"
         return f"{subject:.2f}{unit} against {self.bound:g}{unit} ({1 - subject / self.bound:.0%} short)"
 
 

@@ -23,6 +23,7 @@ class Plan:
     fanout_levels: tuple[int, ...]
     fanout_rate: float  # events/s while the subscribers listen
     peer_projection_events: int  # the peer projects one event per transaction: ~700/s, so fewer
+    scale_events: int  # events written with COPY for the store-growth measurement (SCALE=1 only)
 
     @property
     def store_events(self) -> int:
@@ -44,6 +45,7 @@ FULL = Plan(
     fanout_levels=(100, 500, 1000),
     fanout_rate=100.0,
     peer_projection_events=50_000,
+    scale_events=10_000_000,
 )
 
 QUICK = Plan(
@@ -61,4 +63,5 @@ QUICK = Plan(
     fanout_levels=(100, 500, 1000),
     fanout_rate=100.0,
     peer_projection_events=2_000,
+    scale_events=1_000_000,
 )

@@ -91,10 +91,48 @@ def _latency(data: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+def _cost(data: dict[str, Any], path: Path) -> Path | None:
+    # Latency against stream length (numeric keys), and append rate by store size (labelled keys).
+    curves: dict[str, dict[str, float]] = {}
+    for section in data["sections"]:
+        curves |= section["series"].get("cost", {})
+    by_length = {label: points for label, points in curves.items() if all(x.isdigit() for x in points)}
+    by_store = {label: points for label, points in curves.items() if label not in by_length}
+    panels = [("length", by_length)] * bool(by_length) + [("store", by_store)] * bool(by_store)
+    if not panels:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, (kind, panel) in zip(axes[0], panels):
+        for label, points in panel.items():
+            if kind == "length":
+                xs = sorted(int(x) for x in points)
+                ax.plot(xs, [points[str(x)] for x in xs], marker="o", label=label)
+            else:
+                ax.bar(list(points), list(points.values()), label=label)
+        if kind == "length":
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("events in the user's stream before the command")
+            ax.set_ylabel("ms per EditUser (1 client)")
+            ax.set_title("A command's cost against its stream's length", fontsize=9)
+        else:
+            ax.set_ylabel("events/s")
+            ax.set_title("Store appends against the store's size", fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Cost against size (same run, same machine)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write(data: dict[str, Any], base: Path) -> list[Path]:
-    """Writes <base>-throughput.png and <base>-latency.png; returns the ones that had data."""
+    """Writes <base>-throughput.png, <base>-latency.png and <base>-cost.png; returns the ones that had data."""
     made = [
         _throughput(data, base.with_name(base.name + "-throughput.png")),
         _latency(data, base.with_name(base.name + "-latency.png")),
+        _cost(data, base.with_name(base.name + "-cost.png")),
     ]
     return [p for p in made if p is not None]

@@ -30,7 +30,7 @@ def render(results_dir: Path, document: Path) -> Path:
     stem = source.stem
     plots = "".join(
         f"\n![{kind}](bench/results/{stem}-{kind}.png)"
-        for kind in ("throughput", "latency")
+        for kind in ("throughput", "latency", "cost")
         if (results_dir / f"{stem}-{kind}.png").exists()
     )
     body = f"Source: `bench/results/{source.name}`.\n\n{markdown(data)}\n{plots}\n"

@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from bench import appends, fanout, limits, machine, peer, projector, propagation, queries, report
+from bench import appends, fanout, growth, limits, machine, peer, projector, propagation, queries, report
 from bench.context import Context
 from bench.model import FAILED, NOT_RUN, NotRunnable, SectionResult
 from bench.plan import Plan
@@ -23,6 +23,7 @@ from devtools.pgcluster import Cluster, free_port
 SECTIONS: list[tuple[str, ModuleType]] = [
     ("limits", limits),
     ("appends", appends),
+    ("growth", growth),
     ("projector", projector),
     ("queries", queries),
     ("propagation", propagation),

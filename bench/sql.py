@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import time
+import uuid
 from typing import Any
 
 import psycopg
@@ -146,3 +149,78 @@ def server_settings(dsn: str) -> dict[str, str]:
             "shared_buffers",
         ]
         return {name: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()[0] for name in names}
+
+
+def seed_streams(dsn: str, users: int, events_per_user: int, schema: str = "event_store") -> list[str]:
+    """Appends `users` new streams of `events_per_user` events each (UserAdded, then UserEdited) in bulk; returns their ids."""
+    query = sql.SQL(
+        "INSERT INTO {}.events (stream_id, version, type, data, metadata)"
+        " SELECT u.id, v, CASE WHEN v = 1 THEN 'UserAdded' ELSE 'UserEdited' END,"
+        "        jsonb_build_object('name', 'user ' || v), '{{\"command\": \"bulk\"}}'::jsonb"
+        " FROM unnest(%s::uuid[]) AS u(id), generate_series(1, %s::bigint) AS v ORDER BY v, u.id"
+    ).format(sql.Identifier(schema))
+    ids = [str(uuid.uuid4()) for _ in range(users)]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(query, [ids, events_per_user])
+    return ids
+
+
+def stream_lengths(dsn: str, ids: list[str], schema: str = "event_store") -> tuple[int, int]:
+    """Returns the shortest and longest of these streams, in events."""
+    query = sql.SQL(
+        "SELECT min(n), max(n) FROM (SELECT count(*) AS n FROM {}.events WHERE stream_id = ANY(%s::uuid[])"
+        " GROUP BY stream_id) AS t"
+    ).format(sql.Identifier(schema))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(query, [ids]).fetchone()
+    return (int(row[0]), int(row[1])) if row and row[0] is not None else (0, 0)
+
+
+def copy_events(
+    dsn: str, events: int, per_user: int = 10, chunk_users: int = 10_000, schema: str = "event_store"
+) -> int:
+    """Writes `events` events with COPY (never through the API), `per_user` per user, interleaved; returns the count.
+
+    Rows look like the service's own: a sealed name (schema version 2), a fingerprint, a command,
+    a correlation id and a request id on every event (the request-id index at its largest); a
+    user's events are spread over `chunk_users * per_user` positions, as concurrent users' are.
+    """
+    copy = sql.SQL(
+        "COPY {}.events (stream_id, version, type, schema_version, data, metadata, request_id) FROM STDIN"
+    ).format(sql.Identifier(schema))
+    written = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while written < events:
+            users = min(chunk_users, -(-(events - written) // per_user))
+            ids = os.urandom(16 * users).hex()
+            lines = []
+            for version in range(1, per_user + 1):
+                kind, command = ("UserAdded", "AddUser") if version == 1 else ("UserEdited", "EditUser")
+                requests = os.urandom(16 * users).hex()
+                sealed = base64.b64encode(os.urandom(48 * users)).decode()
+                for i in range(users):
+                    if written + len(lines) >= events:
+                        break
+                    request, name = requests[32 * i : 32 * i + 32], sealed[64 * i : 64 * i + 64]
+                    lines.append(
+                        f'{ids[32 * i : 32 * i + 32]}\t{version}\t{kind}\t2\t{{"sealed_name": "{name}"}}\t'
+                        f'{{"command": "{command}", "fingerprint": "hmac:{request}{request}", '
+                        f'"correlation_id": "{request}", "request_id": "{request}"}}\t{request}\n'
+                    )
+            with conn.transaction(), conn.cursor().copy(copy) as writer:
+                writer.write("".join(lines))
+            written += len(lines)
+    return written
+
+
+def relation_sizes(dsn: str, schema: str = "event_store") -> dict[str, int]:
+    """Returns the bytes of the events table (heap and TOAST) and of each of its indexes."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        table = f"{schema}.events"
+        sizes = {"table": conn.execute("SELECT pg_table_size(%s::regclass)", [table]).fetchone()[0]}
+        rows = conn.execute(
+            "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
+            [table],
+        )
+        sizes |= {name.rsplit(".", 1)[-1]: size for name, size in rows}
+    return sizes

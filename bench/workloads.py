@@ -66,6 +66,25 @@ def _add_then_get(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
     return operation
 
 
+def _edit_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
+    """EditUser (any version) of each group's users in turn, the groups interleaved; records (group, seconds)."""
+    from users.v1 import command_service_pb2 as pb
+    from users.v1 import command_service_pb2_grpc as pb_grpc
+
+    stub = pb_grpc.CommandServiceStub(_channel(shared, params["address"]))
+    groups: list[tuple[str, list[str]]] = list(params["groups"].items())
+    turns = itertools.count(random.randrange(1_000_000))
+
+    def operation() -> tuple[str, float]:
+        turn = next(turns)
+        group, ids = groups[turn % len(groups)]
+        started = time.perf_counter()
+        stub.EditUser(pb.EditUserRequest(id=ids[turn // len(groups) % len(ids)], name=_name()), timeout=30)
+        return group, time.perf_counter() - started
+
+    return operation
+
+
 def _get_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
     from users.v1 import query_service_pb2 as pb
     from users.v1 import query_service_pb2_grpc as pb_grpc
@@ -125,6 +144,7 @@ def _peer_save(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
 _FACTORIES: dict[str, Callable[[dict[str, Any], dict[str, Any]], Operation]] = {
     "add_user": _add_user,
     "add_then_get": _add_then_get,
+    "edit_user": _edit_user,
     "get_user": _get_user,
     "list_users": _list_users,
     "raw_insert": _raw_insert,

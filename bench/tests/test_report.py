@@ -99,3 +99,11 @@ def test_render_prefers_a_full_run_to_a_newer_quick_one(tmp_path: Path) -> None:
     for name in ("2026-01-01.json", "2026-02-01-quick.json"):
         (tmp_path / name).write_text("{}")
     assert render.latest(tmp_path).name == "2026-01-01.json"
+
+
+def test_a_ratio_with_an_upper_bound_is_met_below_it_and_says_how_far_over_above_it() -> None:
+    target = Target("ratio at most", 1.2, "<= 1.2x")
+    assert Figure("p50", 1.1, "ms", "p50 small", 1.0, target).met is True
+    over = Figure("p50", 1.5, "ms", "p50 small", 1.0, target)
+    assert over.met is False
+    assert over.to_json()["shortfall"] == "1.50x against at most 1.2x (25% over)"

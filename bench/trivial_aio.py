@@ -1,0 +1,57 @@
+"""The reference server on the other Python gRPC stack: grpc.aio, the services' asyncio skeleton, no work.
+
+`python -m bench.trivial_aio PORT` serves users.v1.CommandService.AddUser (the canned reply of
+`bench.trivial`) on `eventkit.server.start_async`, the skeleton the query service runs on. A
+command service must be compared with the faster of the two stacks, so a slower one cannot make
+its ratio look good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Any
+
+import grpc
+
+from bench.trivial import TrivialCommands
+from eventkit import server
+from users.v1 import command_service_pb2, command_service_pb2_grpc
+
+
+class AsyncTrivialCommands(command_service_pb2_grpc.CommandServiceServicer):
+    """Answers AddUser at once, from the event loop."""
+
+    def __init__(self) -> None:
+        self._sync = TrivialCommands()
+
+    async def AddUser(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # type: ignore[override]
+        return self._sync.AddUser(request, context)  # type: ignore[arg-type]
+
+
+async def serve(port: int) -> None:
+    """Serves until SIGTERM or SIGINT."""
+    name = command_service_pb2.DESCRIPTOR.services_by_name["CommandService"].full_name
+    running = await server.start_async(
+        [server.Service(name, command_service_pb2_grpc.add_CommandServiceServicer_to_server, AsyncTrivialCommands())],
+        "127.0.0.1",
+        port,
+    )
+    await running.health.set(True)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    await stopped.wait()
+    await running.server.stop(1)
+
+
+def main() -> int:
+    """Serves on the port given as the first argument."""
+    asyncio.run(serve(int(sys.argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
