@@ -11,7 +11,7 @@ GEN    := users/v1/.generated
 LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
               $(if $(UPGRADE),--upgrade,)
 
-.PHONY: install protos lock run run-command run-projector run-query test lint bench clean
+.PHONY: install protos lock run run-command run-projector run-query test lint bench chaos clean
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,17 @@ $(VENV)/.bench: $(VENV)/.installed requirements-bench.lock
 bench: install $(VENV)/.bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider bench/tests
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+# The fault suite (RELIABILITY.md): two of each service under load while a seeded nemesis injects
+# FAULTS faults; 0 violations or it fails. SOAK=1: CHAOS_SECONDS of steady load with faults that keep
+# the processes alive, sampling their memory, descriptors and connections. Plots need matplotlib.
+SEED          ?= 1
+FAULTS        ?= 200
+CHAOS_SECONDS ?= 1800
+CHAOS_RESULTS ?= tests/chaos/results
+chaos: install $(VENV)/.bench
+	$(BIN)/python -m tests.chaos --seed $(SEED) --faults $(FAULTS) --seconds $(CHAOS_SECONDS) \
+		--out $(CHAOS_RESULTS) $(if $(SOAK),--soak,)
 
 clean:
 	rm -rf $(VENV) users build *.egg-info .pytest_cache

@@ -10,8 +10,8 @@ from eventkit import db
 from eventkit.codec import TYPE_IDS
 from eventkit.config import Database
 from tests.chaos.subscribers import Seen, Subscriber
-from tests.chaos.workload import Records
-from tests.support.projector import read_model_content, replay
+from tests.chaos.workload import Read, Records
+from tests.support.projector import ReadModel, read_model_content, replay
 
 
 @dataclass
@@ -49,7 +49,17 @@ def check(event_store: Database, read_model: Database, records: Records, subscri
     verdict = Verdict()
     events = stored_events(event_store)
     verdict.events_checked = len(events)
-    requests = stored_requests(event_store)
+    check_commands(records, stored_requests(event_store), verdict)
+    check_versions(events, verdict)
+    check_fold(replay(event_store), read_model_content(read_model), verdict)
+    for subscriber in subscribers:
+        check_subscriber(subscriber.name, subscriber.types, subscriber.seen, events, verdict)
+    check_reads(records.reads, verdict)
+    return verdict
+
+
+def check_commands(records: Records, requests: dict[str, list[tuple[int, str, int]]], verdict: Verdict) -> None:
+    """Each acknowledged command is stored once, where it was answered; no rejected one is stored; all were answered."""
     for ack in records.acks:
         stored = requests.get(ack.request_id, [])
         if stored != [(ack.position, ack.user_id, ack.version)]:
@@ -59,8 +69,20 @@ def check(event_store: Database, read_model: Database, records: Records, subscri
             verdict.fail("rejected not stored", f"{rejection} is stored as {requests[rejection.request_id]}")
     for entry in records.unanswered:
         verdict.fail("every command answered once the faults stop", entry)
-    _check_versions(events, verdict)
-    expected, actual = replay(event_store), read_model_content(read_model)
+
+
+def check_versions(events: list[Seen], verdict: Verdict) -> None:
+    """Each user's versions are 1, 2, 3 ... in position order."""
+    versions: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        versions[event.user_id].append(event.version)
+    for user, found in versions.items():
+        if found != list(range(1, len(found) + 1)):
+            verdict.fail("versions consecutive per user", f"{user} has versions {found[:10]}")
+
+
+def check_fold(expected: ReadModel, actual: ReadModel, verdict: Verdict) -> None:
+    """The read model (users, event log, checkpoint) equals a fresh fold of the store."""
     if actual.log != expected.log:
         missing = sorted(set(expected.log) - set(actual.log))[:5]
         extra = sorted(set(actual.log) - set(expected.log))[:5]
@@ -70,32 +92,25 @@ def check(event_store: Database, read_model: Database, records: Records, subscri
         verdict.fail("read model equals a fresh fold", f"users differ, e.g. {differing}")
     if actual.checkpoint != expected.checkpoint:
         verdict.fail("read model equals a fresh fold", f"checkpoint {actual.checkpoint} != {expected.checkpoint}")
-    for subscriber in subscribers:
-        _check_subscriber(subscriber, events, verdict)
-    for read in records.reads:
-        if read.seen_version is None or read.seen_version < read.written_version:
-            verdict.fail("read-your-writes", f"{read}")
-    return verdict
 
 
-def _check_versions(events: list[Seen], verdict: Verdict) -> None:
-    versions: dict[str, list[int]] = defaultdict(list)
-    for event in events:
-        versions[event.user_id].append(event.version)
-    for user, found in versions.items():
-        if found != list(range(1, len(found) + 1)):
-            verdict.fail("versions consecutive per user", f"{user} has versions {found[:10]}")
-
-
-def _check_subscriber(subscriber: Subscriber, events: list[Seen], verdict: Verdict) -> None:
-    wanted = [e for e in events if not subscriber.types or e.type in subscriber.types]
-    if subscriber.seen != wanted:
-        positions = [s.position for s in subscriber.seen]
+def check_subscriber(name: str, types: tuple[int, ...], seen: list[Seen], events: list[Seen], verdict: Verdict) -> None:
+    """A subscriber saw exactly the stored events of its types, each once, in position order."""
+    wanted = [e for e in events if not types or e.type in types]
+    if seen != wanted:
+        positions = [s.position for s in seen]
         doubled = len(positions) - len(set(positions))
         out_of_order = sum(1 for a, b in itertools.pairwise(positions) if b <= a)
         missing = sorted({e.position for e in wanted} - set(positions))[:5]
         verdict.fail(
             "each subscriber saw its events once, in order",
-            f"{subscriber.name}: {len(positions)} seen, {len(wanted)} stored, {doubled} twice,"
+            f"{name}: {len(positions)} seen, {len(wanted)} stored, {doubled} twice,"
             f" {out_of_order} out of order, missing e.g. {missing}",
         )
+
+
+def check_reads(reads: list[Read], verdict: Verdict) -> None:
+    """Every read with min_position saw the version its write produced (or a later one)."""
+    for read in reads:
+        if read.seen_version is None or read.seen_version < read.written_version:
+            verdict.fail("read-your-writes", f"{read}")

@@ -1,0 +1,46 @@
+"""The fault suite, short: two of each service under load through every kind of fault, and no invariant broken."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools.pgcluster import Cluster, free_port
+from tests.chaos.nemesis import ALL_FAULTS
+from tests.chaos.report import summary_line
+from tests.chaos.run import Options, run
+
+ROUNDS = 2  # every kind of fault twice: 22 faults
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[tuple[Cluster, Path]]:
+    """A private cluster: the nemesis restarts and freezes it, which the shared one must not suffer."""
+    base = Path(tempfile.mkdtemp(prefix="users-cqrs-chaos-"))
+    os.chmod(base, 0o755)  # the server may run as another user (tests run as root in CI)
+    cluster = Cluster(base / "data", free_port(), durable=False)
+    cluster.init()
+    cluster.start()
+    yield cluster, base
+    cluster.stop(fast=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_no_acknowledged_write_is_lost_or_doubled_and_every_reader_sees_each_event_once_under_faults(
+    own_cluster: tuple[Cluster, Path],
+) -> None:
+    cluster, logs = own_cluster
+    outcome = run(Options(seed=11, faults=ROUNDS * len(ALL_FAULTS), seconds=150, writers=3), cluster, logs)
+    print(summary_line(outcome))
+    assert outcome.verdict.violations == [], "\n".join(outcome.verdict.violations[:20])
+    assert outcome.fault_errors == []
+    assert sorted(f.kind for f in outcome.faults) == sorted(ALL_FAULTS * ROUNDS)
+    records = outcome.records
+    assert records.acks and records.rejections and records.reads  # every kind of answer was checked
+    assert outcome.verdict.events_checked == len({a.position for a in records.acks})
