@@ -24,7 +24,12 @@ def timeline(data: dict[str, Any], path: Path) -> None:
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, height_ratios=[2, 1])
     top.plot(range(end), per_second, linewidth=0.8, color="tab:blue")
     top.set_ylabel("acknowledged commands/s")
-    top.set_title(data["summary"].split(" acknowledged")[0][:110], fontsize=8)
+    options = data["options"]
+    top.set_title(
+        f"seed {options['seed']}: {len(data['faults'])} faults, {len(acks)} commands acknowledged,"
+        f" {len(data['violations'])} violations",
+        fontsize=9,
+    )
     colors = plt.get_cmap("tab20")
     for row, kind in enumerate(ALL_FAULTS):
         spans = [(f["start"], max(f["end"] - f["start"], 0.3)) for f in data["faults"] if f["kind"] == kind]
