@@ -62,6 +62,7 @@ def soak(data: dict[str, Any], path: Path) -> None:
         axes[2].plot(minutes, [s["connections"] for s in samples], label=service)
     for axis, label in zip(axes, ("RSS MiB", "open fds", "PostgreSQL connections")):
         axis.set_ylabel(label)
+        axis.set_ylim(bottom=0)  # from zero, so a flat line looks flat and a climb looks like one
         axis.legend(fontsize=6, ncol=3)
     for fault in data["faults"]:
         for axis in axes:

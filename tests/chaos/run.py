@@ -84,7 +84,7 @@ def _load_and_break(options: Options, cluster: Cluster, fleet: Fleet, databases:
     kinds = SOAK_FAULTS if options.soak else ALL_FAULTS
     plan = schedule(options.seed, kinds, options.faults, options.pause)
     nemesis = Nemesis(fleet, cluster, databases, plan, records.started, records.started + options.seconds)
-    sampler = Sampler(fleet, cluster.port, records.started, options.sample_interval)
+    sampler = Sampler(fleet, cluster, records.started, options.sample_interval)
     threads = [*writers, *subscribers]
     if options.soak:
         threads.append(threading.Thread(target=sampler.run, name="sampler", daemon=True))

@@ -7,6 +7,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import psycopg
+
+from devtools.pgcluster import Cluster
 from tests.chaos.fleet import Fleet
 
 ESTABLISHED = "01"
@@ -21,7 +24,7 @@ class Sample:
     pid: int
     rss_kib: int
     fds: int
-    connections: int  # established TCP connections from this process to PostgreSQL
+    connections: int  # a service: its established TCP connections to PostgreSQL; postgresql: its client sessions
 
 
 def rss_kib(pid: int) -> int:
@@ -69,7 +72,7 @@ class Sampler:
     """Takes one sample of every service every `interval` seconds until stopped."""
 
     fleet: Fleet
-    postgres_port: int
+    cluster: Cluster
     started: float
     interval: float = 5.0
     samples: list[Sample] = field(default_factory=list)
@@ -82,7 +85,7 @@ class Sampler:
     def take(self) -> None:
         """Samples every service once."""
         at = time.monotonic() - self.started
-        to_postgres = postgres_sockets(self.postgres_port)
+        to_postgres = postgres_sockets(self.cluster.port)
         for name in self.fleet.names():
             pid = self.fleet.pid(name)
             try:
@@ -90,3 +93,20 @@ class Sampler:
                 self.samples.append(Sample(at, name, pid, rss_kib(pid), fds, len(sockets & to_postgres)))
             except OSError:
                 continue  # the process is being restarted at this moment
+        self._take_postgres(at)
+
+    def _take_postgres(self, at: float) -> None:
+        """Samples the postmaster (its memory and descriptors) and the server's count of client sessions."""
+        assert self.cluster.process is not None
+        pid = self.cluster.process.pid
+        try:
+            with psycopg.connect(self.cluster.dsn(), autocommit=True, connect_timeout=5) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                    " AND pid <> pg_backend_pid()"
+                ).fetchone()
+            fds, _ = socket_inodes(pid)
+            sessions = row[0] if row else 0
+            self.samples.append(Sample(at, "postgresql", pid, rss_kib(pid), fds, sessions))
+        except (OSError, psycopg.Error):
+            return  # restarting or frozen by the nemesis at this moment
