@@ -25,6 +25,14 @@ def summary_line(outcome: Outcome) -> str:
     )
 
 
+def per_second(times: list[float]) -> list[int]:
+    """Returns how many of `times` (seconds since the start) fall into each whole second."""
+    counts = [0] * (int(max(times, default=0)) + 1)
+    for at in times:
+        counts[int(at)] += 1
+    return counts
+
+
 def slope(points: list[tuple[float, float]]) -> float:
     """Returns the least-squares slope of (x, y) points (0 for fewer than two)."""
     if len(points) < 2:
@@ -90,7 +98,7 @@ def as_json(outcome: Outcome) -> dict[str, Any]:
         "indefinite_answers": dict(records.retries),
         "subscriber_cuts": outcome.subscriber_cuts,
         "sigterm_exit_codes": dict(Counter(str(code) for _, code in outcome.exit_codes)),
-        "ack_times": [round(a.at, 3) for a in records.acks],
+        "acknowledged_per_second": per_second([a.at for a in records.acks]),
     }
     if outcome.samples:
         data["soak"] = soak_slopes(outcome.samples)

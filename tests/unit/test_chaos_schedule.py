@@ -1,11 +1,11 @@
-"""The nemesis's schedule is reproducible from its seed and covers every kind; soak slopes are least squares."""
+"""The nemesis's schedule is reproducible from its seed and covers every kind; the report's arithmetic."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from tests.chaos.nemesis import ALL_FAULTS, SERVICE_FAULTS, SOAK_FAULTS, schedule
-from tests.chaos.report import slope
+from tests.chaos.report import per_second, slope
 
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
@@ -29,3 +29,8 @@ def test_slope_is_the_least_squares_fit() -> None:
     assert slope([(0, 4), (1, 4), (2, 4)]) == 0
     assert abs(slope([(0, 0), (1, 1), (2, 1), (3, 2)]) - 0.6) < 1e-9
     assert slope([(1, 1)]) == 0
+
+
+def test_per_second_counts_each_time_in_its_whole_second() -> None:
+    assert per_second([0.1, 0.9, 2.5]) == [2, 0, 1]
+    assert per_second([]) == [0]
