@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from devtools.pgcluster import Cluster, free_port
+from devtools.pgcluster import Cluster
 from tests.chaos.nemesis import ALL_FAULTS
 from tests.chaos.report import summary_line
 from tests.chaos.run import Options, run
@@ -18,25 +12,14 @@ from tests.chaos.run import Options, run
 ROUNDS = 2  # every kind of fault twice: 22 faults
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[tuple[Cluster, Path]]:
-    """A private cluster: the nemesis restarts and freezes it, which the shared one must not suffer."""
-    base = Path(tempfile.mkdtemp(prefix="users-cqrs-chaos-"))
-    os.chmod(base, 0o755)  # the server may run as another user (tests run as root in CI)
-    cluster = Cluster(base / "data", free_port(), durable=False)
-    cluster.init()
-    cluster.start()
-    yield cluster, base
-    cluster.stop(fast=False)
-    shutil.rmtree(base, ignore_errors=True)
-
-
 @pytest.mark.slow
 def test_no_acknowledged_write_is_lost_or_doubled_and_every_reader_sees_each_event_once_under_faults(
-    own_cluster: tuple[Cluster, Path],
+    own_cluster: Cluster,
 ) -> None:
-    cluster, logs = own_cluster
-    outcome = run(Options(seed=11, faults=ROUNDS * len(ALL_FAULTS), seconds=150, writers=3), cluster, logs)
+    # Its own cluster: the nemesis restarts and freezes it, which the shared one must not suffer.
+    own_cluster.start()
+    options = Options(seed=11, faults=ROUNDS * len(ALL_FAULTS), seconds=150, writers=3)
+    outcome = run(options, own_cluster, own_cluster.datadir.parent)
     print(summary_line(outcome))
     assert outcome.verdict.violations == [], "\n".join(outcome.verdict.violations[:20])
     assert outcome.fault_errors == []
