@@ -27,3 +27,7 @@ def test_no_acknowledged_write_is_lost_or_doubled_and_every_reader_sees_each_eve
     records = outcome.records
     assert records.acks and records.rejections and records.reads  # every kind of answer was checked
     assert outcome.verdict.events_checked == len({a.position for a in records.acks})
+    # A stopping or crashing service answers UNAVAILABLE, never CANCELLED, UNKNOWN or INTERNAL,
+    # and a cut stream ends with UNAVAILABLE: what clients that retry only UNAVAILABLE rely on.
+    assert not {"CANCELLED", "UNKNOWN", "INTERNAL"} & set(records.retries), records.retries
+    assert set(outcome.subscriber_cuts) <= {"UNAVAILABLE"}, outcome.subscriber_cuts
