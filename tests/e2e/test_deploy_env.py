@@ -159,6 +159,11 @@ def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_datab
                 container.env[variable] = "unused-by-trust"
             else:
                 container.env[variable] = secrets.setdefault(reference, new_database(reference[0][:5]))
+        if "READ_MODEL_REPLICA_DSN" in container.env:
+            # read-model-r: every instance of the dev overlay's one-instance Cluster, its primary. Laid
+            # over READ_MODEL_DSN as there, so the query service takes its replica path to the same server.
+            assert container.env["READ_MODEL_REPLICA_DSN"] == "host=read-model-r"
+            container.env["READ_MODEL_REPLICA_DSN"] = "host=127.0.0.1"
         autoscaler = next(
             (
                 h
