@@ -13,7 +13,7 @@ from eventkit.codec import TYPE_NAMES
 from eventkit.config import ProjectorSettings
 from eventkit.correlation import METADATA_KEY
 from eventkit.server import Health
-from projector_service import metrics, store
+from projector_service import metrics, prefetch, store
 from projector_service.applier import Stalled, apply_batch
 from projector_service.fold import Plan
 from projector_service.source import EventSource
@@ -112,33 +112,34 @@ class Follower:
         """Applies batches until the store has no more events after the checkpoint."""
         started = time.monotonic()
         done, report_at = 0, started + PROGRESS_EVERY_SECONDS
-        while not self._stopping():
-            events = self._source.read(self.position, self._s.batch_size)
-            if not events:
-                # Nothing after the checkpoint at this instant: no lag, without waiting for the next sample.
-                self._head = max(self._head, self.position)
-                observe_store(store.Sample(self._head, 0.0, self._queue_usage), self.position)
-                return
-            started = time.perf_counter()
-            traced = (
-                [(e.metadata.get(METADATA_KEY), {"position": e.position}) for e in events] if tracing.enabled() else []
-            )
-            try:
-                with tracing.spans("projector.apply", traced):
-                    plan = apply_batch(self._work, self._name, self._s.read_model.schema, events, self.position)
-            except Stalled as exc:
-                self.position = exc.reached
-                metrics.CHECKPOINT.set(self.position)
-                raise
-            observe_batch(plan, time.perf_counter() - started)
-            self.position = plan.position
-            self._heartbeat()
-            done += len(events)
-            if len(events) < self._s.batch_size:
-                return
-            if time.monotonic() >= report_at:
-                report_at = time.monotonic() + PROGRESS_EVERY_SECONDS
-                self._report(done, started)
+        with contextlib.closing(prefetch.batches(self._source.read, self.position, self._s.batch_size)) as stream:
+            for events in stream:
+                applying = time.perf_counter()
+                traced = (
+                    [(e.metadata.get(METADATA_KEY), {"position": e.position}) for e in events]
+                    if tracing.enabled()
+                    else []
+                )
+                try:
+                    with tracing.spans("projector.apply", traced):
+                        plan = apply_batch(self._work, self._name, self._s.read_model.schema, events, self.position)
+                except Stalled as exc:
+                    self.position = exc.reached
+                    metrics.CHECKPOINT.set(self.position)
+                    raise
+                observe_batch(plan, time.perf_counter() - applying)
+                self.position = plan.position
+                self._heartbeat()
+                done += len(events)
+                if self._stopping():
+                    return
+                if time.monotonic() >= report_at:
+                    report_at = time.monotonic() + PROGRESS_EVERY_SECONDS
+                    self._report(done, started)
+        # The last read found the store's end (a short or empty batch): no lag at this instant,
+        # without waiting for the next sample.
+        self._head = max(self._head, self.position)
+        observe_store(store.Sample(self._head, 0.0, self._queue_usage), self.position)
 
     def _report(self, done: int, started: float) -> None:
         """Logs a long catch-up's progress: events done, rate, and time left."""

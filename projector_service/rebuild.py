@@ -2,12 +2,14 @@
 
 The fresh tables live in a scratch schema migrated exactly like the live one, so the same batch code
 applies events to them (the schema on the search path decides where a batch goes) and the swap moves
-whole tables, indexes and names included. Queries keep reading the live tables until the swap's
+whole tables, indexes and names included. The indexes no batch needs are dropped while the history
+is bulk-loaded (COPY, large batches) and built once at the end, before the swap. Queries keep reading the live tables until the swap's
 transaction commits; they wait at most a couple of seconds on its locks and never fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -18,7 +20,7 @@ import psycopg
 
 from eventkit import db, migrations
 from eventkit.config import ProjectorSettings
-from projector_service import store
+from projector_service import indexes, prefetch, store
 from projector_service.applier import apply_batch
 from projector_service.source import EventSource
 
@@ -83,11 +85,14 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
                 migrations.apply(conn, "read_model", scratch)
                 conn.autocommit = True
                 store.ensure_rows(conn, name)
+                deferred = indexes.defer(conn, scratch)
                 progress = Progress(out, reader)
                 progress.begin()
                 source = EventSource.open(settings.event_store, settings.key_store, reader)
                 try:
                     position = _replay(settings, conn, source, 0, progress)
+                    # Built before the switch, outside its transaction: queries never wait for them.
+                    indexes.build(conn, deferred)
                     position = _switch(settings, conn, source, position, progress)
                 finally:
                     source.close()
@@ -108,13 +113,17 @@ def _replay(
     progress: Progress,
     upto: int | None = None,
 ) -> int:
-    """Applies batches to the scratch tables until the store (or `upto`) is reached; returns the position."""
-    while upto is None or position < upto:
-        events = source.read(position, s.batch_size, upto)
-        if not events:
-            break
-        position = apply_batch(conn, s.projection_name, s.read_model.schema, events, position).position
-        progress.advance(position, len(events))
+    """Applies batches to the scratch tables until the store (or `upto`) is reached; returns the position.
+
+    The history is folded a batch of `rebuild_batch_size` events at a time (each batch loads the rows
+    of the users it touches from the scratch table), so memory stays flat however long it is.
+    """
+    if upto is not None and position >= upto:
+        return position
+    with contextlib.closing(prefetch.batches(source.read, position, s.rebuild_batch_size, upto)) as stream:
+        for events in stream:
+            position = apply_batch(conn, s.projection_name, s.read_model.schema, events, position).position
+            progress.advance(position, len(events))
     return position
 
 

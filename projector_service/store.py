@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -12,7 +13,7 @@ from eventkit.channels import EVENTS_CHANNEL, PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
 from eventkit.correlation import METADATA_KEY
 from eventkit.namekey import name_key
-from eventkit.rows import UserRow
+from eventkit.rows import LogRow, UserRow
 from projector_service.fold import Plan
 
 Conn = psycopg.Connection[Any]
@@ -122,43 +123,35 @@ def load_users(conn: Conn, ids: set[str]) -> dict[str, UserRow]:
 
 
 def write_plan(conn: Conn, name: str, plan: Plan) -> None:
-    """Writes a batch's changes, moves the (locked) checkpoint and notifies, inside the caller's transaction."""
+    """Writes a batch's changes, moves the (locked) checkpoint and notifies, inside the caller's transaction.
+
+    Rows travel by COPY (text format: ids are strings here): users into a session's temporary
+    table, then one merge into `users`; log rows straight into `event_log`. The checkpoint's
+    compare-and-set stays in the same transaction (the caller's): a process killed mid-COPY leaves
+    nothing behind.
+    """
     if plan.deletes:
         conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", [plan.deletes])
     if plan.upserts:
-        # name_key is what ListUsers' prefix search compares: the same function computes the prefix's key.
-        columns = list(
-            zip(
-                *(
-                    (u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position)
-                    for u in plan.upserts
-                )
-            )
+        conn.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_users (id uuid, name text, name_key text, version int8,"
+            " create_time timestamptz, update_time timestamptz, position int8) ON COMMIT DELETE ROWS"
         )
+        with conn.cursor().copy(
+            "COPY incoming_users (id, name, name_key, version, create_time, update_time, position) FROM STDIN"
+        ) as copy:
+            for u in plan.upserts:
+                # name_key is what ListUsers' prefix search compares: the same function computes the prefix's key.
+                copy.write_row((u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position))
         conn.execute(
             "INSERT INTO users (id, name, name_key, version, create_time, update_time, position)"
-            " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int8[], %b::timestamptz[],"
-            " %b::timestamptz[], %b::int8[])"
+            " SELECT id, name, name_key, version, create_time, update_time, position FROM incoming_users"
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,"
             " version = excluded.version, create_time = excluded.create_time, update_time = excluded.update_time,"
-            " position = excluded.position",
-            [list(c) for c in columns],
+            " position = excluded.position"
         )
     if plan.log:
-        columns = list(
-            zip(
-                *(
-                    (e.position, e.type, e.user_id, e.version, e.name, e.record_time, e.correlation_id, e.forgotten)
-                    for e in plan.log
-                )
-            )
-        )
-        conn.execute(
-            "INSERT INTO event_log (position, type, user_id, version, name, record_time, correlation_id, forgotten)"
-            " SELECT * FROM unnest(%b::int8[], %b::int2[], %b::uuid[], %b::int8[], %b::text[], %b::timestamptz[],"
-            " %b::text[], %b::bool[])",
-            [list(c) for c in columns],
-        )
+        copy_log(conn, plan.log)
     if plan.forgotten:
         # Forgetting reaches back: every earlier log row of these users loses its name. (The old
         # row versions stay in the table's files until VACUUM reclaims them; see README: Forgetting.)
@@ -177,6 +170,16 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
             [plan.skipped_operator, name],
         )
     notify_projected(conn, plan.position)
+
+
+def copy_log(conn: Conn, log: Sequence[LogRow]) -> None:
+    """Appends rows to the read-side event log by COPY."""
+    columns = "position, type, user_id, version, name, record_time, correlation_id, forgotten"
+    with conn.cursor().copy(f"COPY event_log ({columns}) FROM STDIN") as copy:
+        for e in log:
+            copy.write_row(
+                (e.position, e.type, e.user_id, e.version, e.name, e.record_time, e.correlation_id, e.forgotten)
+            )
 
 
 def notify_projected(conn: Conn, position: int) -> None:

@@ -122,3 +122,58 @@ def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_i
         assert (stalled.value.position, stalled.value.reached) == (events[1].position, events[0].position)
         assert store.checkpoint(conn, NAME)[0] == events[0].position
         assert conn.execute("SELECT name FROM users").fetchall() == [("Ann",)]
+
+
+def test_a_batch_whose_session_is_killed_mid_copy_leaves_nothing_and_is_applied_once_by_the_next(
+    event_store: Database, read_model: Database
+) -> None:
+    users = [str(uuid.uuid4()) for _ in range(50)]
+    rows = [(user, 1, "UserAdded", {"name": f"user {i}"}) for i, user in enumerate(users)]
+    rows += [(user, 2, "UserEdited", {"name": f"renamed {i}"}) for i, user in enumerate(users)]
+    events = appended(event_store, rows)
+    with (
+        connect(read_model) as blocker,
+        connect(read_model) as doomed,
+        db.connect(read_model, autocommit=True) as watcher,
+    ):
+        pid = doomed.info.backend_pid
+        failure: list[BaseException] = []
+
+        def apply() -> None:
+            try:
+                apply_batch(doomed, NAME, read_model.schema, events, 0)
+            except BaseException as exc:
+                failure.append(exc)
+
+        with blocker.transaction():
+            # The log's COPY comes after the users' COPY and merge: holding the log blocks the batch
+            # there, with half its rows written inside its open transaction.
+            blocker.execute("LOCK TABLE event_log IN SHARE MODE")
+            worker = threading.Thread(target=apply)
+            worker.start()
+            wait_until(
+                lambda: (
+                    # From another session: pg_stat_activity is read once per transaction.
+                    watcher.execute(
+                        "SELECT wait_event_type, left(query, 14) FROM pg_stat_activity WHERE pid = %s", [pid]
+                    ).fetchone()
+                    == ("Lock", "COPY event_log")
+                ),
+                30,
+                message="the batch blocked in its COPY into the event log",
+            )
+            watcher.execute("SELECT pg_terminate_backend(%s)", [pid])
+            worker.join(30)
+        assert failure and isinstance(failure[0], psycopg.OperationalError)
+    with connect(read_model) as conn:
+        assert store.checkpoint(conn, NAME)[0] == 0
+        assert conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM event_log)").fetchone() == (
+            0,
+            0,
+        )
+        apply_batch(conn, NAME, read_model.schema, events, 0)  # the next projector, from the same checkpoint
+        assert store.checkpoint(conn, NAME)[0] == events[-1].position
+        logged = [row[0] for row in conn.execute("SELECT position FROM event_log ORDER BY position")]
+        assert logged == [e.position for e in events]
+        names = dict(conn.execute("SELECT id::text, name FROM users").fetchall())
+        assert names == {user: f"renamed {i}" for i, user in enumerate(users)}

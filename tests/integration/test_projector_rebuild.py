@@ -6,7 +6,9 @@ import io
 import logging
 import random
 import threading
+from typing import Any
 
+import psycopg
 import pytest
 
 from eventkit import config, db, migrations
@@ -97,3 +99,39 @@ def test_a_swap_blocked_by_a_long_reader_gives_up_its_lock_request_and_retries_u
     expected = replay(event_store)
     assert outcome == [expected.checkpoint]
     assert read_model_content(read_model).log == expected.log
+
+
+def index_definitions(conn: psycopg.Connection[Any], schema: str) -> set[str]:
+    """Returns the schema's index definitions on users and event_log, without the schema's name."""
+    rows = conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename IN ('users', 'event_log')", [schema]
+    )
+    return {row[0].replace(f"{schema}.", "") for row in rows}
+
+
+def test_a_rebuild_bulk_loads_in_large_batches_and_the_swapped_tables_have_every_index_of_a_migrated_schema(
+    event_store: Database, read_model: Database
+) -> None:
+    prepare_event_store(event_store)
+    writer = DirectWriter(random.Random(5))
+    with db.connect(event_store, autocommit=True) as conn:
+        for _ in range(15):
+            writer.append(conn, 200)
+    with db.connect(read_model) as conn:
+        migrations.apply(conn, "read_model", read_model.schema)
+        conn.autocommit = True
+        migrated = index_definitions(conn, read_model.schema)
+        env = projector_env(event_store, read_model, PROJECTOR_REBUILD_BATCH_SIZE="1000")
+        out = io.StringIO()
+        position = rebuild(config.projector_settings(env), migrating_connector(read_model, "read_model"), out)
+        expected = replay(event_store)
+        actual = read_model_content(read_model)
+        assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
+        assert index_definitions(conn, read_model.schema) == migrated
+        assert {"users_pkey", "users_name_key", "event_log_pkey", "event_log_user_key"} <= {
+            row[0]
+            for row in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", [read_model.schema])
+        }
+        # The primary key is a constraint again, not only a unique index: a duplicate position is refused.
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO event_log SELECT * FROM event_log LIMIT 1")

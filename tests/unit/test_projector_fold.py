@@ -81,3 +81,15 @@ def test_only_users_whose_first_event_in_the_batch_is_not_an_add_are_loaded() ->
         event(3, edited, 4, "UserEdited", {"name": "E"}),
     ]
     assert streams_to_load(events) == {edited}
+
+
+def test_many_events_of_one_user_in_a_batch_become_one_row_change_and_one_log_row_each() -> None:
+    ann, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    events = [event(1, ann, 1, "UserAdded", {"name": "Ann"}), event(2, bob, 1, "UserAdded", {"name": "Bob"})]
+    events += [event(3 + i, ann, 2 + i, "UserEdited", {"name": f"Ann {i}"}) for i in range(5)]
+    events.append(event(8, bob, 2, "UserDeleted", {}))
+    plan = fold_batch(events, 0, {}, set())
+    assert plan.upserts == [UserRow(ann, "Ann 4", 6, T0 + timedelta(seconds=1), T0 + timedelta(seconds=7), 7)]
+    assert plan.deletes == [bob]  # added and deleted in one batch: one delete, no upsert
+    assert [row.position for row in plan.log] == list(range(1, 9))
+    assert plan.log[-1].name == "Bob"  # the deletion's log row keeps the last name
