@@ -10,11 +10,11 @@ import logging
 from psycopg_pool import AsyncConnectionPool
 
 from eventkit import config, db, observing, pool_metrics, server
-from query_service import metrics
+from query_service import metrics, wire
 from query_service.hub import Hub
 from query_service.service import QueryService
 from query_service.tokens import PageTokens
-from users.v1 import query_service_pb2, query_service_pb2_grpc
+from users.v1 import query_service_pb2
 
 log = logging.getLogger("query_service")
 
@@ -63,7 +63,7 @@ class App:
             self._primary,
         )
         self._running = await server.start_async(
-            [server.Service(SERVICE_NAME, query_service_pb2_grpc.add_QueryServiceServicer_to_server, service)],
+            [server.Service(SERVICE_NAME, wire.register, service)],
             settings.common.listen_host,
             settings.port,
             settings.common.transport,

@@ -25,12 +25,13 @@ MAX_BACKOFF_SECONDS = 5.0
 
 
 class Published(NamedTuple):
-    """One event as the hub hands it to live subscribers; the message is built once for all of them."""
+    """One event as the hub hands it to live subscribers, encoded once for all of them (messages.encoded)."""
 
     position: int
     type: int
     user_id: str
-    message: Any
+    data: bytes
+    correlation_id: str | None = None
 
 
 class Listener(Protocol):
@@ -178,14 +179,16 @@ class Hub:
             # A full page may stop short of the checkpoint; positions without rows (events the
             # projection skipped) are covered once a page ends before the limit.
             upto = rows[-1].position if len(rows) == FETCH_SIZE else checkpoint.position
-            self._publish([Published(r.position, r.type, r.user_id, messages.event(r)) for r in rows], upto)
+            self._publish(
+                [Published(r.position, r.type, r.user_id, messages.encoded(r), r.correlation_id) for r in rows], upto
+            )
 
     def _publish(self, events: list[Published], upto: int) -> None:
         if log.isEnabledFor(logging.DEBUG):
             for event in events:
                 log.debug(
                     "relaying event",
-                    extra={"correlation_id": event.message.event.correlation_id or None, "position": event.position},
+                    extra={"correlation_id": event.correlation_id or None, "position": event.position},
                 )
         traced = [(e.message.event.correlation_id or None, {"position": e.position}) for e in events]
         with tracing.spans("query.relay", traced if tracing.enabled() else []):

@@ -10,6 +10,8 @@ from users.v1 import query_service_pb2 as pb
 from users.v1 import resources_pb2
 
 DELETED = TYPE_IDS[USER_DELETED]
+# The key of StreamEventsResponse.batch: field number 4, length-delimited (wire type 2).
+_BATCH_TAG = bytes([pb.StreamEventsResponse.BATCH_FIELD_NUMBER << 3 | 2])
 
 
 # A read-model row becomes the same User message the command side returns.
@@ -32,6 +34,31 @@ def event(row: LogRow) -> pb.StreamEventsResponse:
             forgotten=row.forgotten,
         )
     )
+
+
+def encoded(row: LogRow) -> bytes:
+    """Returns the wire bytes of the stream message that carries one event-log row."""
+    return event(row).SerializeToString()
+
+
+def batch(events: list[bytes]) -> bytes:
+    """Returns the wire bytes of one `batch` message holding these `encoded` event messages.
+
+    A StreamEventsResponse with its `event` set is the Event as field 1; an EventBatch is its events
+    as field 1, repeated. So the batch's body is the event messages' bytes joined, unchanged: each
+    event is encoded once per process, however many subscribers and batches carry it.
+    """
+    body = b"".join(events)
+    return _BATCH_TAG + _varint(len(body)) + body
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def caught_up(position: int) -> pb.StreamEventsResponse:

@@ -11,6 +11,8 @@ from eventkit.ids import parse_id
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_BATCH_SIZE = 1000
+MAX_BATCH_DELAY_SECONDS = 1.0
 MAX_PREFIX_LENGTH = 200  # names are at most 200 characters: a longer prefix matches nothing
 
 
@@ -64,3 +66,23 @@ def after_position(has_value: bool, value: int) -> int | None:
     if value < 0:
         raise InvalidArgument("after_position", "must not be negative")
     return value
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How many events a stream message may carry, and how long an event may wait to fill one."""
+
+    size: int = 1
+    delay: float = 0.0
+
+
+def batching(size: int, delay_seconds: int, delay_nanos: int) -> Batching:
+    """Returns a StreamEvents request's batching: one event per message unless it asks for more."""
+    if size < 0:
+        raise InvalidArgument("max_batch_size", "must not be negative")
+    if delay_seconds < 0 or delay_nanos < 0:
+        raise InvalidArgument("max_batch_delay", "must not be negative")
+    # Larger values are capped, as page_size is: a batch never holds more, nor waits longer.
+    size = min(max(size, 1), MAX_BATCH_SIZE)
+    delay = min(delay_seconds + delay_nanos / 1e9, MAX_BATCH_DELAY_SECONDS)
+    return Batching(size, delay if size > 1 else 0.0)

@@ -157,13 +157,15 @@ class QueryService(pb_grpc.QueryServiceServicer):
     ) -> AsyncIterator[Any]:
         wanted = requests.stream_filter(list(request.event_types), request.user_id)
         after = requests.after_position(request.HasField("after_position"), request.after_position)
+        delay = request.max_batch_delay
+        batching = requests.batching(request.max_batch_size, delay.seconds, delay.nanos)
         self._require_ready()
         if after is not None:
             remaining = context.time_remaining()
             await horizon.check_after(
                 self._primary, self._hub, after, horizon.READING_WAIT_SECONDS if remaining is None else remaining
             )
-        subscription = Subscription(self._hub, self._pool, wanted, self._buffer, self._heartbeat)
+        subscription = Subscription(self._hub, self._pool, wanted, self._buffer, self._heartbeat, batching)
         # Frees the subscriber the moment the call ends, even while the stream is parked in a write.
         context.add_done_callback(lambda _: self._hub.detach(subscription.subscriber))
         async for message in subscription.messages(after):

@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from eventkit.errors import ShuttingDown
 from query_service import messages, metrics, queries
 from query_service.hub import Hub, Published
-from query_service.requests import Filter
+from query_service.requests import Batching, Filter
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class Subscriber:
         self.pending: deque[Published] = deque()
         self.lagging = False  # its buffer overflowed: the hub dropped it from the live set
         self.closed = False
+        self.since = 0.0  # when the buffer last went from empty to not empty (monotonic)
         self._capacity = capacity
         self._wake = asyncio.Event()
 
@@ -42,6 +43,8 @@ class Subscriber:
                     self.lagging = True
                     self._wake.set()
                     return False
+                if not self.pending:
+                    self.since = time.monotonic()
                 self.pending.append(event)
                 woken = True
         if woken:
@@ -57,6 +60,10 @@ class Subscriber:
         """Returns when there is something to do, or after `timeout` seconds."""
         if self.pending or self.lagging or self.closed:
             return
+        await self.wait_more(timeout)
+
+    async def wait_more(self, timeout: float) -> None:
+        """Returns when the hub offers more (or the stream must stop or catch up), or after `timeout` seconds."""
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
@@ -67,8 +74,17 @@ class Subscriber:
 class Subscription:
     """Yields the messages of one stream; `last` is the position up to which it has sent every match."""
 
-    def __init__(self, hub: Hub, pool: AsyncConnectionPool, wanted: Filter, capacity: int, heartbeat: float) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        pool: AsyncConnectionPool,
+        wanted: Filter,
+        capacity: int,
+        heartbeat: float,
+        batching: Batching = Batching(),
+    ) -> None:
         self.hub = hub
+        self.batching = batching
         self.pool = pool
         self.wanted = wanted
         self.heartbeat = heartbeat
@@ -99,12 +115,17 @@ class Subscription:
         while True:
             if subscriber.closed:
                 raise ShuttingDown("the server is shutting down; resume from your last position")
-            while subscriber.pending:
-                event = subscriber.pending.popleft()
-                if event.position > self.last:  # never twice, whatever raced
-                    self.last = event.position
-                    metrics.RELAYED.inc()
-                    yield event.message
+            if subscriber.pending:
+                if self.batching.size == 1:
+                    while subscriber.pending:
+                        event = subscriber.pending.popleft()
+                        if event.position > self.last:  # never twice, whatever raced
+                            self.last = event.position
+                            metrics.RELAYED.inc()
+                            yield event.data
+                elif not await self._held() and (batch := self._take()):
+                    yield batch
+                continue
             if subscriber.lagging:
                 subscriber.lagging = False
                 metrics.FALLBACKS.inc()
@@ -125,6 +146,34 @@ class Subscription:
                 continue
             await subscriber.wait(next_beat - now)
 
+    async def _held(self) -> bool:
+        """Waits a little for more events when a batch is not full and its first event may still wait; True if it did."""
+        subscriber, batching = self.subscriber, self.batching
+        if batching.delay <= 0 or len(subscriber.pending) >= batching.size or subscriber.lagging or subscriber.closed:
+            return False
+        left = subscriber.since + batching.delay - time.monotonic()
+        if left <= 0:
+            return False
+        await subscriber.wait_more(left)
+        return True
+
+    def _take(self) -> bytes:
+        """Takes up to a batch's worth of buffered events and returns them as one batch message (b"" if none is new)."""
+        pending, taken = self.subscriber.pending, list[bytes]()
+        while pending and len(taken) < self.batching.size:
+            event = pending.popleft()
+            if event.position > self.last:  # never twice, whatever raced
+                self.last = event.position
+                taken.append(event.data)
+        metrics.RELAYED.inc(len(taken))
+        return messages.batch(taken) if taken else b""
+
+    def _framed(self, events: list[bytes]) -> list[bytes]:
+        """Returns encoded events as messages: each on its own, or all in one batch when batching."""
+        if self.batching.size == 1 or not events:
+            return events
+        return [messages.batch(events)]
+
     async def _catch_up(self) -> AsyncIterator[Any]:
         """Reads the event log from `last` until it reaches the hub's head, then joins the live set."""
         wanted, hub = self.wanted, self.hub
@@ -144,9 +193,12 @@ class Subscription:
             if target <= self.last:
                 await asyncio.sleep(LAGGING_SERVER_PAUSE_SECONDS)  # that server lags: ask again shortly
                 continue
-            for row in rows:
-                self.last = row.position
-                metrics.RELAYED.inc()
-                yield messages.event(row)
+            size = self.batching.size
+            for start in range(0, len(rows), size):
+                chunk = rows[start : start + size]
+                self.last = chunk[-1].position
+                metrics.RELAYED.inc(len(chunk))
+                for message in self._framed([messages.encoded(row) for row in chunk]):
+                    yield message
             if len(rows) < REPLAY_PAGE:
                 self.last = max(self.last, target)
