@@ -20,7 +20,7 @@ import psycopg
 
 from eventkit import db, migrations
 from eventkit.config import ProjectorSettings
-from projector_service import indexes, prefetch, store
+from projector_service import prefetch, rebuild_sql, store
 from projector_service.applier import apply_batch
 from projector_service.source import EventSource
 
@@ -79,25 +79,25 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
         store.ensure_rows(admin, name)
         if not store.try_lock(admin, f"{live}.{name}.rebuild"):
             raise RebuildBusy(f"another rebuild of {live}.{name} is running")
-        store.drop_schema(admin, scratch)  # what a killed rebuild left behind
+        rebuild_sql.drop_schema(admin, scratch)  # what a killed rebuild left behind
         try:
             with db.connect(dataclasses.replace(settings.read_model, schema=scratch)) as conn:
                 migrations.apply(conn, "read_model", scratch)
                 conn.autocommit = True
                 store.ensure_rows(conn, name)
-                deferred = indexes.defer(conn, scratch)
+                deferred = rebuild_sql.defer_indexes(conn, scratch)
                 progress = Progress(out, reader)
                 progress.begin()
                 source = EventSource.open(settings.event_store, settings.key_store, reader)
                 try:
                     position = _replay(settings, conn, source, 0, progress)
                     # Built before the switch, outside its transaction: queries never wait for them.
-                    indexes.build(conn, deferred)
+                    rebuild_sql.build_indexes(conn, deferred)
                     position = _switch(settings, conn, source, position, progress)
                 finally:
                     source.close()
         finally:
-            store.drop_schema(admin, scratch)
+            rebuild_sql.drop_schema(admin, scratch)
     elapsed = time.monotonic() - progress.started
     out.write(
         f"rebuild: done, {progress.done:,} events in {elapsed:,.1f} s; live tables swapped at position {position}\n"
@@ -135,11 +135,17 @@ def _switch(s: ProjectorSettings, conn: store.Conn, source: EventSource, positio
             with conn.transaction():
                 # Holding the live checkpoint row stops the live projector between two batches, so
                 # both copies meet at one position: subscribers see neither a gap nor a repeat.
-                live_position = store.lock_live(conn, live, name, SWITCH_LOCK_TIMEOUT_MS)
+                live_position = rebuild_sql.lock_live(conn, live, name, SWITCH_LOCK_TIMEOUT_MS)
                 position = _replay(s, conn, source, position, progress, upto=live_position)
                 _, skipped_unknown = store.checkpoint(conn, name)
-                store.swap_tables(
-                    conn, live, scratch_schema(live), name, position, store.event_time(conn, name), skipped_unknown
+                rebuild_sql.swap_tables(
+                    conn,
+                    live,
+                    scratch_schema(live),
+                    name,
+                    position,
+                    rebuild_sql.event_time(conn, name),
+                    skipped_unknown,
                 )
             return position
         except psycopg.errors.LockNotAvailable:

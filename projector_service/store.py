@@ -1,9 +1,8 @@
-"""All SQL of the projector: event-store reads, read-model writes, checkpoint, leadership, status, rebuild."""
+"""The projector's SQL: event-store reads, read-model writes, checkpoint, leadership, status (the rebuild's: rebuild_sql)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
@@ -273,44 +272,3 @@ def status(conn: Conn, name: str) -> dict[str, Any] | None:
     if row is None:
         return None
     return {col.name: value for col, value in zip(cur.description or [], row)}
-
-
-# --- rebuild ---------------------------------------------------------------------------------
-
-
-def drop_schema(conn: Conn, schema: str) -> None:
-    """Drops a schema and everything in it (the rebuild's scratch schema)."""
-    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-def lock_live(conn: Conn, live: str, name: str, lock_timeout_ms: int) -> int:
-    """Locks the live checkpoint row, then users and event_log (each wait at most `lock_timeout_ms`); returns the position."""
-    conn.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms}ms"])
-    query = sql.SQL("SELECT position FROM {}.projection_checkpoint WHERE name = %s FOR UPDATE")
-    row = conn.execute(query.format(sql.Identifier(live)), [name]).fetchone()
-    conn.execute(sql.SQL("LOCK TABLE {0}.users, {0}.event_log IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(live)))
-    return int(row[0]) if row else 0
-
-
-def swap_tables(
-    conn: Conn, live: str, scratch: str, name: str, position: int, event_time: datetime | None, skipped_unknown: int
-) -> None:
-    """Puts the rebuilt users and event_log in place of the live ones and sets the live checkpoint (caller's transaction)."""
-    live_id, scratch_id = sql.Identifier(live), sql.Identifier(scratch)
-    conn.execute(sql.SQL("DROP TABLE {0}.users, {0}.event_log").format(live_id))
-    for table in ("users", "event_log"):
-        conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(scratch_id, sql.Identifier(table), live_id))
-    conn.execute(
-        sql.SQL(
-            "UPDATE {}.projection_checkpoint SET position = %s, event_time = coalesce(%s, event_time),"
-            " updated_time = now(), skipped_unknown = %s WHERE name = %s"
-        ).format(live_id),
-        [position, event_time, skipped_unknown, name],
-    )
-    notify_projected(conn, position)
-
-
-def event_time(conn: Conn, name: str) -> datetime | None:
-    """Returns the record time of the last event the projection covers."""
-    row = conn.execute("SELECT event_time FROM projection_checkpoint WHERE name = %s", [name]).fetchone()
-    return row[0] if row else None
