@@ -1,4 +1,8 @@
-"""Fan-out: 100, 500 and 1,000 live StreamEvents subscribers on one query-service process at 100 events/s."""
+"""Fan-out: 100, 500 and 1,000 live StreamEvents subscribers on one query-service process at 100 events/s.
+
+Each level runs with one event per message (the default); the 1,000-subscriber level runs again
+with batched messages (max_batch_size), where the target is the latency at the full offered load.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from bench.stats import Histogram
 
 TITLE = "Fan-out: many live subscribers on one query service"
 TARGET_SUBSCRIBERS = 1000
-RATE_TARGET = Target("ratio", 0.7, ">= 0.7x single-stream rate")
+RATE_TARGET = Target("ratio", 1.5, ">= 1.5x single-stream rate")
 P99_TARGET = {"p99": Target("at most", 250.0, "<= 250 ms")}
 CONNECTS_PER_SECOND = 200  # extra warm-up per subscriber, so every stream is open before the window
 DRIVER_THREADS = 16  # enough that slow replies under load do not lower the offered 100/s
@@ -28,6 +32,7 @@ def run(ctx: Context, result: SectionResult) -> None:
     try:
         for subscribers in ctx.plan.fanout_levels:
             _level(ctx, result, services, subscribers)
+        _level(ctx, result, services, TARGET_SUBSCRIBERS, ctx.plan.fanout_batch)
     finally:
         stack.stop(ctx, services)
 
@@ -43,14 +48,16 @@ def _sample_memory(pid: int, until: float, peak: list[int]) -> threading.Thread:
     return thread
 
 
-def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribers: int) -> None:
+def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribers: int, batch: int = 1) -> None:
     plan = ctx.plan
+    # Batched: the same subscribers, each message carrying up to `batch` events.
+    label = f"{subscribers:,} subscribers" + (f", batches of up to {batch}" if batch > 1 else "")
     window = Window.soon(plan.warmup + subscribers / CONNECTS_PER_SECOND, plan.duration)
     # Commands start one warm-up before the window, after the subscribers had time to connect to
     # an idle server: connecting is measured apart from delivering.
     commands = Window(window.begin - plan.warmup, plan.warmup, plan.duration)
     shares = split(subscribers, plan.client_processes)
-    tasks: list[Any] = [(streams.subscribe, (services.query.address, n, window, None, False)) for n in shares]
+    tasks: list[Any] = [(streams.subscribe, (services.query.address, n, window, None, False, batch)) for n in shares]
     tasks += load.tasks(
         "add_user", {"address": services.command.address}, DRIVER_THREADS, commands, 1, plan.fanout_rate
     )
@@ -64,10 +71,11 @@ def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribe
         timer.join()
     sampler.join()
     driver = measure.checked(load.merge(parts[len(shares) :], plan.duration), f"AddUser at {plan.fanout_rate:g}/s")
-    hist, messages, ready, errors, first_error = Histogram(), 0, 0, 0, ""
+    hist, messages, frames, ready, errors, first_error = Histogram(), 0, 0, 0, 0, ""
     for part in parts[: len(shares)]:
         hist.merge(part["hist"])
         messages += part["messages"]
+        frames += part["frames"]
         ready += part["ready_in_time"]
         errors += sum(part["errors"].values())
         first_error = first_error or part["first_error"]
@@ -78,27 +86,28 @@ def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribe
     at_target = subscribers == TARGET_SUBSCRIBERS
     result.figures.append(
         Figure(
-            f"delivered to {subscribers:,} subscribers at {driver.rate:.0f} events/s",
+            f"delivered to {label} at {driver.rate:.0f} events/s",
             delivered,
-            "messages/s",
+            "events/s" if batch > 1 else "messages/s",
             "single stream",
             measure.reference(ctx.references, "stream_rate"),
-            RATE_TARGET if at_target else None,
+            RATE_TARGET if at_target and batch == 1 else None,
             f"{delivered / expected:.0%} of {expected:,.0f}/s offered; {measure.latency_text(hist)}"
+            + (f"; {messages / max(frames, 1):.1f} events per message" if batch > 1 else "")
             + (f"; {errors} streams failed: {first_error}" if errors else ""),
             profile.result,
         )
     )
     measure.latency_figures(
         result,
-        f"delivery latency (record time -> subscriber), {subscribers:,} subscribers",
+        f"delivery latency (record time -> subscriber), {label}",
         hist,
         P99_TARGET if at_target else {},
         profile.result,
     )
     result.figures.append(
         Figure(
-            f"subscribers open before the window, {subscribers:,} subscribers",
+            f"subscribers open before the window, {label}",
             ready,
             "streams",
             target=Target("at least", subscribers, f"all {subscribers:,}") if at_target else None,
@@ -106,10 +115,11 @@ def _level(ctx: Context, result: SectionResult, services: stack.Stack, subscribe
     )
     result.figures.append(
         Figure(
-            f"query service peak resident memory, {subscribers:,} subscribers",
+            f"query service peak resident memory, {label}",
             peak[0] / 1024,
             "MiB",
             detail=f"{idle / 1024:.0f} MiB before the subscribers connected",
         )
     )
-    measure.record_throughput(result, "delivered messages/s", subscribers, delivered)
+    if batch == 1:
+        measure.record_throughput(result, "delivered messages/s", subscribers, delivered)

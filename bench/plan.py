@@ -22,6 +22,7 @@ class Plan:
     query_clients: int
     fanout_levels: tuple[int, ...]
     fanout_rate: float  # events/s while the subscribers listen
+    fanout_batch: int  # max_batch_size of the batched fan-out level (1,000 subscribers)
     peer_projection_events: int  # the peer projects one event per transaction: ~700/s, so fewer
     scale_events: int  # events written with COPY for the store-growth measurement (SCALE=1 only)
 
@@ -44,6 +45,7 @@ FULL = Plan(
     query_clients=16,
     fanout_levels=(100, 500, 1000),
     fanout_rate=100.0,
+    fanout_batch=100,
     peer_projection_events=50_000,
     scale_events=10_000_000,
 )
@@ -62,6 +64,7 @@ QUICK = Plan(
     query_clients=16,
     fanout_levels=(100, 500, 1000),
     fanout_rate=100.0,
+    fanout_batch=100,
     peer_projection_events=2_000,
     scale_events=1_000_000,
 )

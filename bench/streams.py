@@ -38,18 +38,23 @@ def single_stream(address: str, window: Window) -> dict[str, Any]:
     return {"messages": messages, "seconds": window.duration}
 
 
-def subscribe(address: str, streams: int, window: Window, after_position: int | None, record: bool) -> dict[str, Any]:
+def subscribe(
+    address: str, streams: int, window: Window, after_position: int | None, record: bool, batch: int = 1
+) -> dict[str, Any]:
     """Holds `streams` live StreamEvents subscriptions through the window; returns what they received.
+
+    With `batch` > 1 the streams ask for up to that many events per message (max_batch_size);
+    "messages" then counts the events they carried, and "frames" the messages.
 
     Delivery latency is the arrival time less the event's record time in the store (same machine
     clock). With `record`, the first stream also returns (position, arrival time) pairs, so that
     propagation can be measured from each AddUser reply.
     """
-    return asyncio.run(_subscribe(address, streams, window, after_position, record))
+    return asyncio.run(_subscribe(address, streams, window, after_position, record, batch))
 
 
 async def _subscribe(
-    address: str, streams: int, window: Window, after_position: int | None, record: bool
+    address: str, streams: int, window: Window, after_position: int | None, record: bool, batch: int
 ) -> dict[str, Any]:
     from users.v1 import query_service_pb2 as pb
     from users.v1 import query_service_pb2_grpc as pb_grpc
@@ -61,6 +66,7 @@ async def _subscribe(
     out: dict[str, Any] = {
         "hist": Histogram(),
         "messages": 0,
+        "frames": 0,
         "ready_in_time": 0,
         "ready": 0,
         "errors": {},
@@ -69,7 +75,7 @@ async def _subscribe(
     }
     calls: list[Any] = []
     # None: live only (the server sends CaughtUp at once); a position: replay after it first.
-    request = pb.StreamEventsRequest()
+    request = pb.StreamEventsRequest(max_batch_size=batch)
     if after_position is not None:
         request.after_position = after_position
 
@@ -85,17 +91,24 @@ async def _subscribe(
                     ready = True
                     out["ready"] += 1
                     out["ready_in_time"] += now < window.begin
-                if message.WhichOneof("kind") != "event":
+                kind = message.WhichOneof("kind")
+                if kind == "event":
+                    events = [message.event]
+                elif kind == "batch":
+                    events = list(message.batch.events)
+                else:
                     continue
                 if record and index == 0:
                     # Every arrival, even before the window: a reply counted in the window may
                     # belong to an event that reached the subscriber just before it opened.
-                    out["arrivals"].append((message.event.position, now))
+                    out["arrivals"] += [(event.position, now) for event in events]
                 if not window.begin <= now < window.end:
                     continue
-                stamp = message.event.record_time
-                out["hist"].add(now - (stamp.seconds + stamp.nanos / 1e9))
-                out["messages"] += 1
+                for event in events:
+                    stamp = event.record_time
+                    out["hist"].add(now - (stamp.seconds + stamp.nanos / 1e9))
+                out["messages"] += len(events)
+                out["frames"] += 1
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 out["errors"][exc.code().name] = out["errors"].get(exc.code().name, 0) + 1
