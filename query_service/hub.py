@@ -190,8 +190,8 @@ class Hub:
                     "relaying event",
                     extra={"correlation_id": event.correlation_id or None, "position": event.position},
                 )
-        traced = [(e.message.event.correlation_id or None, {"position": e.position}) for e in events]
-        with tracing.spans("query.relay", traced if tracing.enabled() else []):
+        traced = [(e.correlation_id or None, {"position": e.position}) for e in events] if tracing.enabled() else []
+        with tracing.spans("query.relay", traced):
             for listener in list(self._live):
                 if not listener.offer(events):
                     self._live.discard(listener)  # it catches up from the event log on its own
