@@ -148,7 +148,7 @@ async def _behind_the_hub(replicated: ReplicaSet, projection: TinyProjection, us
             subscription = Subscription(hub, pool, Filter(None, None), 16, 5.0)
             stream = subscription.messages(0)
             first = await stream.__anext__()
-            assert first.event.position == 1
+            assert pb.StreamEventsResponse.FromString(first).event.position == 1  # events go out encoded once
             second = asyncio.ensure_future(stream.__anext__())
             done, _ = await asyncio.wait([second], timeout=0.5)
             assert not done  # it waits for the lagging replica rather than skip to the hub's head
@@ -157,7 +157,7 @@ async def _behind_the_hub(replicated: ReplicaSet, projection: TinyProjection, us
         )
         assert read is not None and read[0] >= edited and read[1] is not None and read[1].name == "after"
         message = await asyncio.wait_for(second, 30)
-        assert message.event.position == edited
+        assert pb.StreamEventsResponse.FromString(message).event.position == edited
         await stream.aclose()
     finally:
         hub.close()
