@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from eventkit import db
-from eventkit.codec import TYPE_IDS
+from eventkit import db, sealing
+from eventkit.codec import NAMELESS, TYPE_IDS, RecordedEvent
 from eventkit.config import Database
+from eventkit.keystore import KeyStore
+from tests.support.command import key_store_of
 from tests.support.processes import ROOT, ServiceProcess
 from tests.support.projector import projector_env, start_projector
 
@@ -58,9 +60,22 @@ class StoredEvent(NamedTuple):
 
 
 def store_events(event_store: Database) -> list[StoredEvent]:
-    """Returns every event of the store, in position order."""
+    """Returns every event of the store, in position order, names opened with the users' keys ('' once forgotten)."""
     with db.connect(event_store) as conn:
         rows = conn.execute(
-            "SELECT position, type, stream_id::text, version, coalesce(data->>'name', '') FROM events ORDER BY position"
+            "SELECT position, stream_id::text, version, type, data, record_time, schema_version FROM events"
+            " ORDER BY position"
         ).fetchall()
-    return [StoredEvent(p, TYPE_IDS[t], u, v, n if t != "UserDeleted" else "") for p, t, u, v, n in rows]
+        events = [RecordedEvent(p, u, v, t, d, at, {}, sv) for p, u, v, t, d, at, sv in rows]
+        keys = KeyStore(key_store_of(event_store), True).fetch(conn, sealing.sealed_streams(events))
+    opened = sealing.open_events(events, keys)
+    return [
+        StoredEvent(
+            e.position,
+            TYPE_IDS[e.type],
+            e.stream_id,
+            e.version,
+            e.data.get("name", "") if e.type not in NAMELESS else "",
+        )
+        for e in opened
+    ]
