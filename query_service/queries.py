@@ -24,13 +24,6 @@ class Checkpoint:
     seen_seconds_ago: float | None
 
 
-async def get_user(conn: psycopg.AsyncConnection[Any], user_id: str) -> UserRow | None:
-    """Returns the user with this id, or None (unknown, or deleted: the projector removes those)."""
-    cur = await conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = %s", [user_id])
-    row = await cur.fetchone()
-    return UserRow(*row) if row else None
-
-
 async def user_as_of(conn: psycopg.AsyncConnection[Any], projection: str, user_id: str) -> tuple[int, UserRow | None]:
     """Returns the projection's checkpoint and the user with this id (or None), read in one snapshot.
 
