@@ -22,3 +22,7 @@ READ_WAIT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 PAGE_TOKEN_REJECTIONS = Counter("users_page_token_rejections_total", "ListUsers calls refused for their page_token.")
+LAGGING_REPLICA_RETRIES = Counter(
+    "users_query_lagging_replica_retries_total",
+    "Reads and stream pages whose connection reached a replica behind the position they need, and looked again.",
+)

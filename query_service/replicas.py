@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from eventkit import db
 from eventkit.config import Database
+from query_service import metrics
 
 T = TypeVar("T")
 
@@ -82,6 +83,7 @@ async def read_at_least(
             seen, answer = await read(conn)
         if seen >= position:
             return seen, answer
+        metrics.LAGGING_REPLICA_RETRIES.inc()
         if loop.time() + pause >= give_up:
             return None
         await asyncio.sleep(pause)

@@ -191,6 +191,7 @@ class Subscription:
                 target = min(target, await queries.applied(conn, hub.projection))
                 rows = await queries.log_between(conn, self.last, target, REPLAY_PAGE, types, wanted.user_id)
             if target <= self.last:
+                metrics.LAGGING_REPLICA_RETRIES.inc()
                 await asyncio.sleep(LAGGING_SERVER_PAUSE_SECONDS)  # that server lags: ask again shortly
                 continue
             size = self.batching.size

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
 from eventkit import db
@@ -141,10 +142,12 @@ async def _behind_the_hub(replicated: ReplicaSet, projection: TinyProjection, us
             edited = await asyncio.to_thread(projection.edit, user_id, "after")
             await _until(lambda: hub.head >= edited)  # the hub's replica has it, the pool's has not
             loop = asyncio.get_running_loop()
+            retries_before = _retries()
             read = await replicas.read_at_least(
                 pool, edited, loop.time() + 0.5, lambda conn: queries.user_as_of(conn, "users", user_id)
             )
             assert read is None  # not the old row: nothing
+            assert _retries() > retries_before  # and the operator can see why reads were slow
             subscription = Subscription(hub, pool, Filter(None, None), 16, 5.0)
             stream = subscription.messages(0)
             first = await stream.__anext__()
@@ -163,6 +166,10 @@ async def _behind_the_hub(replicated: ReplicaSet, projection: TinyProjection, us
         hub.close()
         following.cancel()
         await pool.close()
+
+
+def _retries() -> float:
+    return REGISTRY.get_sample_value("users_query_lagging_replica_retries_total") or 0.0
 
 
 async def _until(condition, timeout: float = 30.0) -> None:
