@@ -103,8 +103,17 @@ def retry_storm(dsn: str, request_id: str, copies: int) -> dict[str, Any]:
 
 
 def _rpc(ctx: Context, result: SectionResult) -> None:
+    # The default stack first (its rates are the reference later sections use), then the other one.
+    for stack in ("sync", "asyncio"):
+        rates = _rpc_stack(ctx, result, stack)
+        if stack == "sync":
+            ctx.references["rpc_append"] = rates
+
+
+def _rpc_stack(ctx: Context, result: SectionResult, stack: str) -> dict[int, float]:
+    """Measures AddUser over gRPC on one server stack of the command service (COMMAND_SERVER_STACK)."""
     dsn = ctx.database("rpc")
-    service = ctx.start("command_service", ctx.service_env(event_store=dsn))
+    service = ctx.start("command_service", ctx.service_env(event_store=dsn, COMMAND_SERVER_STACK=stack))
     rates: dict[int, float] = {}
     for clients in ctx.plan.concurrency:
         profile = ctx.profile(service)
@@ -119,14 +128,14 @@ def _rpc(ctx: Context, result: SectionResult) -> None:
                 ctx.plan.client_processes,
                 profile=profile,
             ),
-            f"AddUser at {clients}",
+            f"AddUser ({stack}) at {clients}",
         )
         measure.rate_figure(
             result,
-            f"AddUser over gRPC, {measure.plural(clients)}",
+            f"AddUser over gRPC, {stack} stack, {measure.plural(clients)}",
             outcome,
             "events/s",
-            "AddUser RPC",
+            f"AddUser RPC, {stack} stack",
             clients,
             f"trivial RPC ({_faster_stack(ctx, clients)}, the faster stack)",
             measure.reference(ctx.references, "trivial_rpc", clients),
@@ -136,7 +145,7 @@ def _rpc(ctx: Context, result: SectionResult) -> None:
         raw = measure.reference(ctx.references, "raw_insert", clients)
         result.figures.append(
             Figure(
-                f"AddUser over gRPC, {measure.plural(clients)}, against raw INSERT",
+                f"AddUser over gRPC, {stack} stack, {measure.plural(clients)}, against raw INSERT",
                 outcome.rate,
                 "events/s",
                 "raw INSERT",
@@ -145,9 +154,9 @@ def _rpc(ctx: Context, result: SectionResult) -> None:
             )
         )
         rates[clients] = outcome.rate
-    ctx.references["rpc_append"] = rates
     ctx.stop(service)
     ctx.drop(dsn)
+    return rates
 
 
 def _faster_stack(ctx: Context, clients: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import NoReturn
 
 from command_service.app import App
@@ -13,14 +15,35 @@ def main() -> NoReturn:
     logs.configure(settings.common.log_level, settings.common.log_format, "command")
     if settings.common.tracing:
         tracing.configure("command")
+    if settings.server_stack == "asyncio":
+        asyncio.run(_serve_async(settings))
     app = App(settings).start()
+    _metrics(settings)
+    server.stop_on_signals(lambda: app.stop(process_exits=True))
+    app.wait()
+    server.exit_process(0)
+
+
+async def _serve_async(settings: config.CommandSettings) -> None:
+    """Serves on grpc.aio until SIGTERM or SIGINT, then stops as the sync stack does (see AsyncApp.stop)."""
+    from command_service.aio_app import AsyncApp
+
+    app = await AsyncApp(settings).start()
+    _metrics(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await app.stop(process_exits=True)
+    server.exit_process(0)  # from inside the loop: asyncio.run's teardown would stop the server
+
+
+def _metrics(settings: config.CommandSettings) -> None:
     if settings.common.metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(settings.common.metrics_port)
-    server.stop_on_signals(lambda: app.stop(process_exits=True))
-    app.wait()
-    server.exit_process(0)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ class CommandSettings:
     batch_max: int
     append_lock_timeout: float
     append_statement_timeout: float
+    server_stack: str = "sync"  # "sync" (a thread-pool server) or "asyncio" (grpc.aio)
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,15 @@ def command_settings(env: Mapping[str, str] = os.environ) -> CommandSettings:
         batch_max=_int(env, "COMMAND_BATCH_MAX", 256, minimum=1),
         append_lock_timeout=_float(env, "APPEND_LOCK_TIMEOUT_SECONDS", 5.0),
         append_statement_timeout=_float(env, "APPEND_STATEMENT_TIMEOUT_SECONDS", 10.0),
+        server_stack=_server_stack(env),
     )
+
+
+def _server_stack(env: Mapping[str, str]) -> str:
+    stack = env.get("COMMAND_SERVER_STACK", "sync").strip() or "sync"
+    if stack not in ("sync", "asyncio"):
+        raise ConfigError(f"COMMAND_SERVER_STACK must be sync or asyncio, got {stack!r}")
+    return stack
 
 
 def projector_settings(env: Mapping[str, str] = os.environ) -> ProjectorSettings:

@@ -3,6 +3,7 @@ new calls, graceful stop on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -156,10 +157,18 @@ class RunningAsync:
     health: AsyncHealth
     gate: AsyncGate
 
-    async def stop(self, grace: float, closing: Callable[[], None] | None = None, stop_server: bool = True) -> None:
+    async def stop(
+        self,
+        grace: float,
+        closing: Callable[[], None] | None = None,
+        stop_server: bool = True,
+        on_overrun: Callable[[], None] | None = None,
+    ) -> None:
         """Stops as `Running.stop` does; `closing` ends long waits (streams) once new calls are refused.
 
-        Calls still running after the grace are cancelled by the gate and answer UNAVAILABLE.
+        Calls still running after the grace are first given `on_overrun` (run in a thread, as
+        `Running.stop` runs it: it makes them answer on their own), then cancelled by the gate and
+        answered UNAVAILABLE.
         """
         await self.health.shutdown()
         self.gate.close()
@@ -167,8 +176,11 @@ class RunningAsync:
             closing()
         if not await self.gate.drain(grace):
             log.warning("calls still running after the shutdown grace", extra={"grace": grace})
-            self.gate.expire()
-            await self.gate.drain(AFTER_GRACE_SECONDS)
+            if on_overrun is not None:
+                await asyncio.to_thread(on_overrun)
+            if on_overrun is None or not await self.gate.drain(AFTER_GRACE_SECONDS):
+                self.gate.expire()
+                await self.gate.drain(AFTER_GRACE_SECONDS)
         if stop_server:
             await self.server.stop(AFTER_GRACE_SECONDS)
 

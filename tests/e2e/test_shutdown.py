@@ -8,6 +8,7 @@ import time
 import uuid
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2
 
 from eventkit import db
@@ -27,10 +28,12 @@ def add_user(channel: grpc.Channel) -> None:
     stub.AddUser(cpb.AddUserRequest(name="under load", request_id=str(uuid.uuid4())), timeout=30)
 
 
-def test_calls_arriving_while_the_command_service_stops_get_unavailable_not_cancelled(services, event_store) -> None:
-    command = services(
-        "command_service", {"EVENT_STORE_DSN": event_store.dsn, "EVENT_STORE_SCHEMA": event_store.schema}
-    ).wait_serving(60)
+@pytest.mark.parametrize("stack", ["sync", "asyncio"])
+def test_calls_arriving_while_the_command_service_stops_get_unavailable_not_cancelled(
+    services, event_store, stack: str
+) -> None:
+    env = {"EVENT_STORE_DSN": event_store.dsn, "EVENT_STORE_SCHEMA": event_store.schema, "COMMAND_SERVER_STACK": stack}
+    command = services("command_service", env).wait_serving(60)
     with Callers(command.address, add_user) as callers:
         wait_until(lambda: callers.count(grpc.StatusCode.OK) >= 200, timeout=60, message="200 commands answered")
         assert command.terminate(timeout=30) == 0
@@ -74,13 +77,15 @@ def stored_with(event_store: Database, request_id: str) -> int:
     return int(row[0]) if row else 0
 
 
+@pytest.mark.parametrize("stack", ["sync", "asyncio"])
 def test_a_command_stuck_behind_the_append_lock_answers_unavailable_at_stop_and_never_commits(
-    services, event_store
+    services, event_store, stack: str
 ) -> None:
     grace = 3.0
     env = {
         "EVENT_STORE_DSN": event_store.dsn,
         "EVENT_STORE_SCHEMA": event_store.schema,
+        "COMMAND_SERVER_STACK": stack,
         "SHUTDOWN_GRACE_SECONDS": str(grace),
         # Far beyond the grace: what ends the stuck append here must be the stop, not the timeouts.
         "APPEND_LOCK_TIMEOUT_SECONDS": "600",

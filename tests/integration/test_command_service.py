@@ -19,9 +19,12 @@ from users.v1 import command_service_pb2 as pb
 from users.v1 import command_service_pb2_grpc
 
 
-@pytest.fixture
-def commands(event_store: Database) -> Iterator[command_service_pb2_grpc.CommandServiceStub]:
-    with command_server(event_store) as stub:
+@pytest.fixture(params=["sync", "asyncio"])
+def commands(
+    event_store: Database, request: pytest.FixtureRequest
+) -> Iterator[command_service_pb2_grpc.CommandServiceStub]:
+    """The service on each server stack (COMMAND_SERVER_STACK): both must behave alike."""
+    with command_server(event_store, request.param) as stub:
         yield stub
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import grpc
 
+from command_service.aio_app import AsyncApp
 from command_service.app import App
 from eventkit import config
 from eventkit.config import Database
@@ -38,9 +41,30 @@ def command_app(database: Database, **env: str) -> Iterator[App]:
 
 
 @contextlib.contextmanager
-def command_server(database: Database, **env: str) -> Iterator[command_service_pb2_grpc.CommandServiceStub]:
-    """Serves CommandService on 127.0.0.1:<free port> and yields a stub connected to it."""
-    with command_app(database, **env) as app, grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+def async_command_app(database: Database, **env: str) -> Iterator[AsyncApp]:
+    """Runs the command service's asyncio stack (its loop in a thread) until the block ends, then stops it."""
+    app = AsyncApp(command_settings(database, COMMAND_SERVER_STACK="asyncio", **env))
+    app.connect().close()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="command-loop", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(app.start(), loop).result(timeout=60)
+    try:
+        yield app
+    finally:
+        asyncio.run_coroutine_threadsafe(app.stop(), loop).result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+@contextlib.contextmanager
+def command_server(
+    database: Database, stack: str = "sync", **env: str
+) -> Iterator[command_service_pb2_grpc.CommandServiceStub]:
+    """Serves CommandService (on the `sync` or `asyncio` stack) on 127.0.0.1:<free port>; yields a stub connected to it."""
+    running = async_command_app(database, **env) if stack == "asyncio" else command_app(database, **env)
+    with running as app, grpc.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         yield command_service_pb2_grpc.CommandServiceStub(channel)
 
 
