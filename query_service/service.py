@@ -86,8 +86,8 @@ class QueryService(pb_grpc.QueryServiceServicer):
         metrics.READ_WAITS.labels("reached").inc()
         return give_up
 
-    def _not_reached(self, position: int, wait: float) -> NoReturn:
-        """Raises what a read that waited `wait` seconds for `position` in vain answers."""
+    def _not_reached(self, position: int, wait: float | None) -> NoReturn:
+        """Raises what a read that waited `wait` seconds (None: on a lagging replica) for `position` in vain answers."""
         if self._hub.closed or not self._hub.projector_alive():
             metrics.READ_WAITS.labels("unavailable").inc()
         else:
@@ -97,6 +97,11 @@ class QueryService(pb_grpc.QueryServiceServicer):
         if not self._hub.projector_alive():
             raise Unavailable(
                 f"position {position} is not applied and the projector is not running", min_position=str(position)
+            )
+        if wait is None:
+            raise DeadlineExceeded(
+                f"position {position} was not replayed in time by the replica serving this read",
+                min_position=str(position),
             )
         raise DeadlineExceeded(f"position {position} was not applied within {wait:.1f}s", min_position=str(position))
 
@@ -109,7 +114,7 @@ class QueryService(pb_grpc.QueryServiceServicer):
         """Runs `read` on a connection whose server has applied `position`, or raises as a vain wait does."""
         got = await replicas.read_at_least(self._pool, position, give_up, read)
         if got is None:
-            self._not_reached(position, max(give_up - asyncio.get_running_loop().time(), 0.0))
+            self._not_reached(position, None)
         return got
 
     @grpc_errors
