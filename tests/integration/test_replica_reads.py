@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 
 import grpc
+import psycopg
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -181,20 +182,40 @@ async def _until(condition, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_load_balanced_replicas_one_paused_never_answer_a_min_position_read_stale(replicated, projection) -> None:
-    """Both replicas behind one randomly balancing address, as CloudNativePG's -ro service is."""
+def test_behind_a_balancing_address_reads_pass_over_the_replica_that_lags_and_answer_fresh(
+    replicated, projection
+) -> None:
+    """Both replicas behind one randomly balancing address, as CloudNativePG's -ro service is; one paused."""
+    name = _name(projection)
     user_id, _ = projection.add("v0")
-    both = replicated.replica_read_model(_name(projection), pool_size=8)
-    with query_server(projection.database, replica=both) as query:
+    lagging = replicated.replicas[1]
+    lagging.stop()  # so the hub's connection can only reach replica 0, which keeps replaying
+    with query_server(projection.database, replica=replicated.replica_read_model(name, pool_size=8)) as query:
+        lagging.start()
         with replicated.paused(1):
-            for version in range(1, 9):
+            # Concurrent reads grow the pool, whose new connections land on either replica.
+            def pool_reaches_the_paused_replica() -> bool:
+                calls = [query.stub.GetUser.future(pb.GetUserRequest(id=user_id), timeout=30) for _ in range(32)]
+                assert all(call.result().user.id == user_id for call in calls)
+                return _sessions(lagging, name) > 0
+
+            wait_until(pool_reaches_the_paused_replica, timeout=60, message="a pooled connection on the paused replica")
+            retries_before = _retries()
+            for version in range(1, 11):  # the pool hands out its (at most 8) connections in turn
                 position = projection.edit(user_id, f"v{version}")
-                try:
-                    got = query.stub.GetUser(pb.GetUserRequest(id=user_id, min_position=position), timeout=1)
-                    assert got.user.name == f"v{version}"
-                except grpc.RpcError as error:
-                    assert error.code() in NOT_STALE
+                got = query.stub.GetUser(pb.GetUserRequest(id=user_id, min_position=position), timeout=30)
+                assert got.user.name == f"v{version}"
+            assert _retries() > retries_before  # the paused replica's connection was met, and passed over
         position = projection.edit(user_id, "resumed")
-        for _ in range(20):
+        for _ in range(10):
             got = query.stub.GetUser(pb.GetUserRequest(id=user_id, min_position=position), timeout=30)
             assert got.user.name == "resumed"
+
+
+def _sessions(replica, database: str) -> int:
+    """How many of the query service's connections a replica holds to `database`."""
+    with psycopg.connect(replica.dsn(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'users-cqrs'", [database]
+        ).fetchone()
+    return row[0] if row else 0
