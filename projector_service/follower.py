@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from eventkit import db, tracing
 from eventkit.backoff import Backoff
 from eventkit.codec import TYPE_NAMES
 from eventkit.config import ProjectorSettings
-from eventkit.correlation import METADATA_KEY
 from eventkit.server import Health
 from projector_service import metrics, prefetch, store
-from projector_service.applier import Stalled, apply_batch
+from projector_service.applier import Stalled
 from projector_service.fold import Plan
+from projector_service.pipeline import Pipeline
 from projector_service.source import EventSource
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ class Follower:
             self._work.autocommit = True
             store.name_session(self._work, f"projector-work {self._identity}")
             store.ensure_rows(self._work, self._name)
+            # Folds the next batch (reading the rows it needs) while the work connection writes this one.
+            self._planner = self._connect_read_model()
+            opened.callback(self._planner.close)
+            self._planner.autocommit = True
+            store.name_session(self._planner, f"projector-plan {self._identity}")
             store.heartbeat(self._lock, self._name, self._identity, first=True)
             self._listen = db.connect(self._s.event_store, autocommit=True)
             opened.callback(self._listen.close)
@@ -112,30 +119,27 @@ class Follower:
         """Applies batches until the store has no more events after the checkpoint."""
         started = time.monotonic()
         done, report_at = 0, started + PROGRESS_EVERY_SECONDS
+        pipeline = Pipeline(self._planner, self._work, self._name, self._s.read_model.schema, around=_traced)
+
+        def committed(plan: Plan, seconds: float) -> None:
+            nonlocal done, report_at
+            observe_batch(plan, seconds)
+            self.position = plan.position
+            self._heartbeat()
+            done += len(plan.log) + plan.skipped_unknown + plan.skipped_operator
+            if time.monotonic() >= report_at:
+                report_at = time.monotonic() + PROGRESS_EVERY_SECONDS
+                self._report(done, started)
+
         with contextlib.closing(prefetch.batches(self._source.read, self.position, self._s.batch_size)) as stream:
-            for events in stream:
-                applying = time.perf_counter()
-                traced = (
-                    [(e.metadata.get(METADATA_KEY), {"position": e.position}) for e in events]
-                    if tracing.enabled()
-                    else []
-                )
-                try:
-                    with tracing.spans("projector.apply", traced):
-                        plan = apply_batch(self._work, self._name, self._s.read_model.schema, events, self.position)
-                except Stalled as exc:
-                    self.position = exc.reached
-                    metrics.CHECKPOINT.set(self.position)
-                    raise
-                observe_batch(plan, time.perf_counter() - applying)
-                self.position = plan.position
-                self._heartbeat()
-                done += len(events)
-                if self._stopping():
-                    return
-                if time.monotonic() >= report_at:
-                    report_at = time.monotonic() + PROGRESS_EVERY_SECONDS
-                    self._report(done, started)
+            try:
+                pipeline.run(itertools.takewhile(lambda _: not self._stopping(), stream), self.position, committed)
+            except Stalled as exc:
+                self.position = exc.reached
+                metrics.CHECKPOINT.set(self.position)
+                raise
+        if self._stopping():
+            return
         # The last read found the store's end (a short or empty batch): no lag at this instant,
         # without waiting for the next sample.
         self._head = max(self._head, self.position)
@@ -211,6 +215,12 @@ class Follower:
         if serving != self._serving:
             self._health.set(serving)
             self._serving = serving
+
+
+def _traced(plan: Plan) -> contextlib.AbstractContextManager[Any]:
+    """One span per applied event around the commit of its batch, when tracing is on."""
+    work = [(row.correlation_id, {"position": row.position}) for row in plan.log] if tracing.enabled() else []
+    return tracing.spans("projector.apply", work)
 
 
 def observe_batch(plan: Plan, seconds: float) -> None:

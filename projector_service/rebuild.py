@@ -22,6 +22,8 @@ from eventkit import db, migrations
 from eventkit.config import ProjectorSettings
 from projector_service import prefetch, rebuild_sql, store
 from projector_service.applier import apply_batch
+from projector_service.fold import Plan
+from projector_service.pipeline import Pipeline
 from projector_service.source import EventSource
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,8 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
             raise RebuildBusy(f"another rebuild of {live}.{name} is running")
         rebuild_sql.drop_schema(admin, scratch)  # what a killed rebuild left behind
         try:
-            with db.connect(dataclasses.replace(settings.read_model, schema=scratch)) as conn:
+            scratch_db = dataclasses.replace(settings.read_model, schema=scratch)
+            with db.connect(scratch_db) as conn, db.connect(scratch_db, autocommit=True) as planner:
                 migrations.apply(conn, "read_model", scratch)
                 conn.autocommit = True
                 store.ensure_rows(conn, name)
@@ -90,7 +93,7 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
                 progress.begin()
                 source = EventSource.open(settings.event_store, settings.key_store, reader)
                 try:
-                    position = _replay(settings, conn, source, 0, progress)
+                    position = _replay(settings, conn, source, 0, progress, planner=planner)
                     # Built before the switch, outside its transaction: queries never wait for them.
                     rebuild_sql.build_indexes(conn, deferred)
                     position = _switch(settings, conn, source, position, progress)
@@ -112,19 +115,31 @@ def _replay(
     position: int,
     progress: Progress,
     upto: int | None = None,
+    planner: store.Conn | None = None,
 ) -> int:
     """Applies batches to the scratch tables until the store (or `upto`) is reached; returns the position.
 
     The history is folded a batch of `rebuild_batch_size` events at a time (each batch loads the rows
-    of the users it touches from the scratch table), so memory stays flat however long it is.
+    of the users it touches from the scratch table), so memory stays flat however long it is. With a
+    `planner` connection the next batch is folded while this one is written (see pipeline.py);
+    without, batch after batch (inside the switch's transaction, where only `conn` may write).
     """
     if upto is not None and position >= upto:
         return position
+    name, live = s.projection_name, s.read_model.schema
     with contextlib.closing(prefetch.batches(source.read, position, s.rebuild_batch_size, upto)) as stream:
+        if planner is not None:
+            return Pipeline(planner, conn, name, live).run(
+                stream, position, lambda plan, _: progress.advance(plan.position, _events_in(plan))
+            )
         for events in stream:
-            position = apply_batch(conn, s.projection_name, s.read_model.schema, events, position).position
+            position = apply_batch(conn, name, live, events, position).position
             progress.advance(position, len(events))
     return position
+
+
+def _events_in(plan: Plan) -> int:
+    return len(plan.log) + plan.skipped_unknown + plan.skipped_operator
 
 
 def _switch(s: ProjectorSettings, conn: store.Conn, source: EventSource, position: int, progress: Progress) -> int:

@@ -1,0 +1,95 @@
+"""The pipeline against real PostgreSQL: batch N+1 folded while N commits, same result as one batch after another."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from eventkit import db, migrations
+from eventkit.config import Database
+from projector_service import prefetch, store
+from projector_service.applier import Fenced, Stalled, apply_batch
+from projector_service.fold import Plan
+from projector_service.pipeline import Pipeline
+from tests.support.projector import DirectWriter, insert_events, prepare_event_store, read_model_content, replay
+
+NAME = "users"
+
+
+def connect(read_model: Database) -> psycopg.Connection[Any]:
+    conn = db.connect(read_model)
+    migrations.apply(conn, "read_model", read_model.schema)
+    conn.autocommit = True
+    store.ensure_rows(conn, NAME)
+    return conn
+
+
+def run(event_store: Database, read_model: Database, size: int, start: int = 0) -> tuple[int, list[Plan]]:
+    """Runs one pipeline over the whole store in batches of `size`; returns its position and the plans committed."""
+    committed: list[Plan] = []
+    with (
+        connect(read_model) as writer,
+        db.connect(read_model, autocommit=True) as planner,
+        db.connect(event_store, autocommit=True) as reader,
+    ):
+
+        def read(after: int, limit: int, upto: int | None) -> list[Any]:
+            return store.read_events(reader, after, limit, upto)
+
+        with contextlib.closing(prefetch.batches(read, start, size)) as stream:
+            pipeline = Pipeline(planner, writer, NAME, read_model.schema)
+            position = pipeline.run(stream, start, lambda plan, _: committed.append(plan))
+    return position, committed
+
+
+def test_batches_folded_while_the_one_before_commits_give_the_read_model_a_replay_gives(
+    event_store: Database, read_model: Database
+) -> None:
+    prepare_event_store(event_store)
+    writer = DirectWriter(random.Random(11), sealed=False)
+    with db.connect(event_store, autocommit=True) as conn:
+        for _ in range(30):
+            writer.append(conn, 100)  # few users, many edits and deletions: most batches touch the last one's users
+    position, committed = run(event_store, read_model, 37)
+    expected = replay(event_store)
+    actual = read_model_content(read_model)
+    assert position == expected.checkpoint == actual.checkpoint
+    assert (actual.log, actual.users) == (expected.log, expected.users)
+    assert [plan.position for plan in committed] == sorted({plan.position for plan in committed})
+    assert len(committed) == -(-3000 // 37)
+
+
+def test_a_pipeline_whose_checkpoint_another_projector_moved_is_fenced_and_writes_nothing(
+    event_store: Database, read_model: Database
+) -> None:
+    prepare_event_store(event_store)
+    with db.connect(event_store, autocommit=True) as conn:
+        insert_events(conn, [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"user {i}"}) for i in range(100)])
+        first = store.read_events(conn, 0, 10)
+    with connect(read_model) as other:
+        apply_batch(other, NAME, read_model.schema, first, 0)  # another leader got there first
+        with pytest.raises(Fenced):
+            run(event_store, read_model, 10)  # believes the checkpoint is still 0
+        assert other.execute("SELECT count(*) FROM event_log").fetchone() == (10,)
+        assert store.checkpoint(other, NAME)[0] == first[-1].position
+
+
+def test_a_malformed_event_in_a_later_batch_stalls_after_committing_everything_before_it(
+    event_store: Database, read_model: Database
+) -> None:
+    prepare_event_store(event_store)
+    rows: list[tuple[str, int, str, Any]] = [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"u{i}"}) for i in range(25)]
+    rows.insert(17, (str(uuid.uuid4()), 1, "UserAdded", {}))  # no name: cannot be applied
+    with db.connect(event_store, autocommit=True) as conn:
+        positions = insert_events(conn, rows)
+    with pytest.raises(Stalled) as stalled:
+        run(event_store, read_model, 5)
+    assert (stalled.value.position, stalled.value.reached) == (positions[17], positions[16])
+    with connect(read_model) as conn:
+        assert store.checkpoint(conn, NAME)[0] == positions[16]
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (17,)
