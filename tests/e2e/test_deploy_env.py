@@ -69,6 +69,9 @@ def deployed() -> Iterator[Callable[[list[str], dict[str, str]], DeployedProcess
 
     def start(argv: list[str], env: dict[str, str]) -> DeployedProcess:
         module, args = module_command(argv)
+        if "METRICS_PORT" in env:
+            # Each container has its own network namespace (the files give all 9464); here, one host.
+            env = {**env, "METRICS_PORT": str(free_port())}
         process = DeployedProcess(module, env, args).start()
         started.append(process)
         return process
@@ -174,10 +177,7 @@ def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_datab
         )
         replicas = autoscaler["spec"]["minReplicas"] if autoscaler else container.deployment["spec"]["replicas"]
         for _ in range(min(replicas, 2)):
-            env = dict(container.env)
-            if "METRICS_PORT" in env:
-                env["METRICS_PORT"] = str(free_port())  # one pod, one network namespace: here, one port each
-            process = deployed(container.spec["command"], env)
+            process = deployed(container.spec["command"], dict(container.env))
             running.setdefault(process.module, []).append(process)
     assert set(running) == set(PORT_VARIABLE)
     for processes in running.values():
