@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from command_service import keyring
-from command_service.aio_service import AsyncCommandService
+from command_service.aio_service import AsyncCommandService, LoopWaiters
 from command_service.app import SERVICE_NAME
 from command_service.appender import Appender, Timeouts
 from eventkit import config, observing, server
@@ -36,13 +36,15 @@ class AsyncApp:
 
     async def start(self) -> AsyncApp:
         """Starts the appender, the server (health NOT_SERVING) and the watchdog that turns it SERVING."""
+        waiters = LoopWaiters(asyncio.get_running_loop())
+        self.appender.on_answered(waiters.answered)
         self.appender.start()
         self._running = await server.start_async(
             [
                 server.Service(
                     SERVICE_NAME,
                     command_service_pb2_grpc.add_CommandServiceServicer_to_server,
-                    AsyncCommandService(self.appender),
+                    AsyncCommandService(self.appender, waiters),
                     writes=True,
                 )
             ],

@@ -66,6 +66,20 @@ class Appender:
         self._settled = threading.Event()
         self._abandoned = False
         self._stuck = False  # the writer is blocked on a database that answered not even the cancel
+        self._on_answered: Callable[[list[Future[Outcome]]], None] | None = None
+
+    def on_answered(self, hook: Callable[[list[Future[Outcome]]], None]) -> None:
+        """Calls `hook` with the futures of every group of commands just answered (a batch, or a stop's refusals).
+
+        Why: a server on an event loop then learns of a whole batch in one wake-up, not one per command.
+        """
+        self._on_answered = hook
+
+    def _answer(self, answered: list[tuple[Future[Outcome], Outcome | BaseException]]) -> None:
+        for future, answer in answered:
+            answers.resolve(future, answer)
+        if self._on_answered is not None and answered:
+            self._on_answered([future for future, _ in answered])
 
     def start(self) -> None:
         self._thread.start()
@@ -74,13 +88,15 @@ class Appender:
         """Finishes the batches already queued (for up to `timeout` seconds), then closes the connection."""
         self._queue.put(None)
         self._thread.join(0 if self._stuck else timeout)
+        left: list[tuple[Future[Outcome], Outcome | BaseException]] = []
         while True:  # commands queued behind the stop are answered, never left waiting
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is not None:
-                answers.resolve(item.future, answers.refused())
+                left.append((item.future, answers.refused()))
+        self._answer(left)
         if not self._thread.is_alive() and self._conn is not None:
             # Closed only by its own thread's end: a connection blocked in a call is never closed under it.
             self._conn.close()
@@ -108,8 +124,7 @@ class Appender:
         if not self._settled.wait(CANCEL_WAIT_SECONDS):
             self._stuck = True
             log.warning("the event store does not answer; batch outcome unknown", extra={"commands": len(batch)})
-            for future in batch:
-                answers.resolve(future, answers.outcome_unknown())
+            self._answer([(future, answers.outcome_unknown()) for future in batch])
 
     def submit(self, command: domain.Command, correlation_id: str | None = None) -> Future[Outcome]:
         """Queues a command (its event keeps `correlation_id`); the future gives its Outcome or raises its DomainError."""
@@ -142,8 +157,7 @@ class Appender:
                     break
                 pending.append(item)
             if self._abandoned:
-                for item in pending:
-                    answers.resolve(item.future, answers.refused())
+                self._answer([(item.future, answers.refused()) for item in pending])
             else:
                 self._settle(pending)
 
@@ -177,7 +191,7 @@ class Appender:
             outcomes.record(item, answer)
             if isinstance(answer, Outcome):
                 self._saw(answer.position)
-            answers.resolve(item.future, answer)
+        self._answer([(item.future, answer) for item, answer in zip(pending, results)])
         with self._lock:
             self._in_flight = []
             self._settled.set()
