@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import signal
@@ -16,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from eventkit.deathsignal import die_with_parent, set_death_signal  # noqa: F401  (re-exported)
+
 ROOT = Path(__file__).resolve().parents[1]
-PR_SET_PDEATHSIG = 1
 
 
 class Port(NamedTuple):
@@ -35,16 +35,6 @@ PORTS = {
     "query_service": Port("QUERY_SERVICE_PORT", 50052, "users.v1.QueryService"),
 }
 PORT_VARIABLE = {module: port.variable for module, port in PORTS.items()}
-
-
-def set_death_signal(sig: int) -> None:
-    """Asks the kernel to send `sig` to this process when its parent (the thread that started it) dies."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
-
-
-def die_with_parent() -> None:
-    """A `preexec_fn`: the child is SIGKILLed when whoever started it dies, so no orphan outlives a run."""
-    set_death_signal(signal.SIGKILL)
 
 
 def free_port() -> int:

@@ -120,6 +120,8 @@ class QuerySettings:
     page_token_secret: bytes
     # A streaming replica of the read model to read from; None reads the primary (`read_model`).
     replica: Database | None = None
+    # Processes serving the port together (SO_REUSEPORT), each with its own pool and LISTEN.
+    workers: int = 1
 
 
 def load(read: Callable[[], S], program: str) -> S:
@@ -268,4 +270,13 @@ def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
         poll_interval=_float(env, "QUERY_POLL_INTERVAL_SECONDS", 1.0),
         page_token_secret=_page_token_secret(env, database, projection_name),
         replica=read_model_replica(env, database),
+        workers=_workers(env),
     )
+
+
+def _workers(env: Mapping[str, str]) -> int:
+    workers = _int(env, "QUERY_WORKERS", 1, minimum=1)
+    if workers > 1 and _int(env, "QUERY_SERVICE_PORT", 50052) == 0:
+        # Each worker would bind a port of its own: clients could reach only one of them.
+        raise ConfigError("QUERY_WORKERS above 1 needs a fixed QUERY_SERVICE_PORT, not 0")
+    return workers

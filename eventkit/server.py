@@ -88,10 +88,11 @@ class Running:
             self.server.stop(AFTER_GRACE_SECONDS).wait()
 
 
-def _options(transport: Transport) -> list[tuple[str, Any]]:
+def _options(transport: Transport, reuse_port: bool = False) -> list[tuple[str, Any]]:
     # Explicit limits: a larger message gets RESOURCE_EXHAUSTED and the server goes on serving others.
+    # SO_REUSEPORT only for workers sharing a port on purpose: otherwise a port already taken is an error.
     return [
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", int(reuse_port)),
         ("grpc.max_receive_message_length", transport.max_receive_bytes),
         ("grpc.max_send_message_length", transport.max_send_bytes),
     ]
@@ -215,17 +216,19 @@ async def start_async(
     transport: Transport = Transport(),
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     correlate: observing.Correlate | None = None,
+    reuse_port: bool = False,
 ) -> RunningAsync:
     """Starts an asyncio server on host:port (port 0 picks a free one); health starts NOT_SERVING.
 
     Every call is counted and timed, and correlated where `correlate` says, before anything else.
+    With `reuse_port` other processes may serve the same port (the kernel spreads connections).
     """
     authorizer = _authorizer(services, transport)
     gate = AsyncGate()
     guards = [AsyncGuard(authorizer)] if authorizer else []
     server = grpc.aio.server(
         interceptors=[observing.AsyncInterceptor(correlate), *interceptors, *guards, AsyncGateInterceptor(gate)],
-        options=_options(transport),
+        options=_options(transport, reuse_port),
     )
     health_servicer = health.aio.HealthServicer()
     state = AsyncHealth(health_servicer, _register(server, services, health_servicer, transport))

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
+# Before grpc is imported: with QUERY_WORKERS this process starts children (see tests/conftest.py).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from eventkit import config, logs, server, tracing
+from query_service import workers
 from query_service.app import App
 
 
-async def serve(settings: config.QuerySettings) -> None:
+async def serve(settings: config.QuerySettings, worker: int = 0) -> None:
     """Serves until SIGTERM or SIGINT, then stops cleanly (see App.stop)."""
     app = await App(settings).start()
     if settings.common.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.common.metrics_port)
+        start_http_server(settings.common.metrics_port + worker)  # each worker its own metrics port
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -29,9 +34,12 @@ async def serve(settings: config.QuerySettings) -> None:
 def main() -> int:
     settings = config.load(config.query_settings, "query_service")
     logs.configure(settings.common.log_level, settings.common.log_format, "query")
+    worker = workers.worker_index(sys.argv[1:])
+    if settings.workers > 1 and worker is None:
+        return workers.supervise(settings.workers)
     if settings.common.tracing:
         tracing.configure("query")
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, worker or 0))
     return 1  # not reached: serve() ends the process
 
 

@@ -68,6 +68,7 @@ class App:
             settings.port,
             settings.common.transport,
             correlate=observing.Correlate([SERVICE_NAME], make_missing=False),
+            reuse_port=settings.workers > 1,
         )
         self._following = asyncio.create_task(self.hub.run(self._running.health.set), name="hub")
         metrics.SUBSCRIBERS.set_function(lambda: self.hub.subscribers)

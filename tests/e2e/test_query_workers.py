@@ -1,0 +1,92 @@
+"""QUERY_WORKERS: several query-service processes serve one port (SO_REUSEPORT), each following the read model."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.support.system import System, start_system
+from tests.support.waiting import wait_until
+from users.v1 import command_service_pb2 as cpb
+from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
+from users.v1 import query_service_pb2 as pb
+
+WORKERS = 3
+
+
+@pytest.fixture
+def system(services, event_store, read_model) -> System:
+    return start_system(services, event_store, read_model, QUERY_WORKERS=str(WORKERS))
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def listening_ports(pid: int) -> set[int]:
+    """Returns the TCP ports process `pid` has a listening socket on (from /proc, no tool needed)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_workers_share_the_port_and_every_connection_reads_its_own_writes_and_follows_the_stream(system) -> None:
+    workers = wait_until(lambda: len(children(system.query.pid)) == WORKERS and children(system.query.pid), 30)
+    # wait_serving saw the first worker; the others may still be starting.
+    wait_until(lambda: all(system.query.port in listening_ports(worker) for worker in workers), 30)
+    assert system.query.port not in listening_ports(system.query.pid)  # the supervisor only supervises
+    command = command_service_pb2_grpc.CommandServiceStub(grpc.insecure_channel(system.command.address))
+    # Each channel is a TCP connection of its own, which the kernel hands to one of the workers.
+    channels = [
+        grpc.insecure_channel(system.query.address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(24)
+    ]
+    streams = [
+        query_service_pb2_grpc.QueryServiceStub(ch).StreamEvents(pb.StreamEventsRequest(), timeout=60)
+        for ch in channels
+    ]
+    for stream in streams:
+        assert next(stream).WhichOneof("kind") == "caught_up"
+    for channel in channels:
+        added = command.AddUser(cpb.AddUserRequest(name="worker test"), timeout=30)
+        got = query_service_pb2_grpc.QueryServiceStub(channel).GetUser(
+            pb.GetUserRequest(id=added.user.id, min_position=added.position), timeout=30
+        )
+        assert got.user.id == added.user.id
+    last = added.position
+    for stream in streams:
+        positions = []
+        for message in stream:
+            if message.WhichOneof("kind") == "event":
+                positions.append(message.event.position)
+                if message.event.position >= last:
+                    break
+        assert positions[-1] == last and positions == sorted(set(positions))
+        stream.cancel()
+    for channel in channels:
+        channel.close()
+    assert system.query.terminate() == 0
+    assert all(
+        not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
+        for worker in workers
+    )
+
+
+def test_when_a_worker_dies_the_others_are_stopped_and_the_service_exits_with_1(system) -> None:
+    workers = wait_until(lambda: len(children(system.query.pid)) == WORKERS and children(system.query.pid), 30)
+    os.kill(workers[0], signal.SIGKILL)
+    assert system.query.process.wait(30) == 1
+    for worker in workers[1:]:
+        wait_until(lambda w=worker: not Path(f"/proc/{w}").exists(), 30, message=f"worker {worker} gone")
