@@ -70,7 +70,7 @@ $(VENV)/.bench: $(VENV)/.installed requirements-bench.lock
 # The bench's own unit tests (a second), then the benchmark.
 bench: install $(VENV)/.bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider bench/tests
-	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(SCALE),--scale,)
 
 # The fault suite (RELIABILITY.md): two of each service under load while a seeded nemesis injects
 # FAULTS faults; 0 violations or it fails. SOAK=1: CHAOS_SECONDS of steady load with faults that keep

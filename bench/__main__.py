@@ -8,6 +8,7 @@ import os
 # uses gRPC; with gRPC's fork handlers on, a child can abort before exec (grpc/grpc#43055).
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import argparse
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run only these sections: {', '.join(names)} (limits always run first; queries bring the projector)",
     )
     parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="also grow the store (Growth section): 10 million events written with COPY (quick: 1 million)",
+    )
+    parser.add_argument(
         "--render", action="store_true", help="write the latest results JSON's tables into BENCHMARKS.md and exit"
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results go (default bench/results)")
@@ -45,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # The limits come first (every ratio needs them); the queries need the read model the projector builds.
     only = ["limits", *(["projector"] if "queries" in args.only else []), *args.only] if args.only else []
-    code = runner.run(QUICK if args.quick else FULL, only, args.results)
+    plan = dataclasses.replace(QUICK if args.quick else FULL, scale=args.scale)
+    code = runner.run(plan, only, args.results)
     if code == 0 and not args.quick and not args.only:
         render.render(args.results, ROOT / "BENCHMARKS.md")
     return code

@@ -1,8 +1,7 @@
-"""Growth: what a command costs as a user's stream grows, and (SCALE=1) what appends cost as the store grows."""
+"""Growth: what a command costs as a user's stream grows, and (--scale) what appends cost as the store grows."""
 
 from __future__ import annotations
 
-import os
 import time
 
 from bench import load, measure, scale, sql
@@ -18,13 +17,13 @@ EDIT_TARGET = Target("ratio at most", 1.2, "<= 1.2x the p50 on 1-event streams")
 
 
 def run(ctx: Context, result: SectionResult) -> None:
-    """Measures EditUser against stream length; with SCALE=1 also appends and reads against store size."""
+    """Measures EditUser against stream length; with --scale also appends and reads against store size."""
     require("command_service")
     _streams(ctx, result)
-    if os.environ.get("SCALE") == "1":
+    if ctx.plan.scale:
         scale.run(ctx, result)
     else:
-        result.notes.append(f"store growth to {ctx.plan.scale_events:,} events not run: SCALE=1 runs it")
+        result.notes.append(f"store growth to {ctx.plan.scale_events:,} events not run: --scale (SCALE=1) runs it")
 
 
 def _streams(ctx: Context, result: SectionResult) -> None:

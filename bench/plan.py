@@ -24,7 +24,8 @@ class Plan:
     fanout_rate: float  # events/s while the subscribers listen
     fanout_batch: int  # max_batch_size of the batched fan-out level (1,000 subscribers)
     peer_projection_events: int  # the peer projects one event per transaction: ~700/s, so fewer
-    scale_events: int  # events written with COPY for the store-growth measurement (SCALE=1 only)
+    scale_events: int  # events written with COPY for the store-growth measurement (--scale only)
+    scale: bool = False  # grow the store (`--scale`, `make bench SCALE=1`): minutes of COPY and gigabytes
 
     @property
     def store_events(self) -> int:

@@ -1,4 +1,4 @@
-"""Store growth (SCALE=1): appends, request-id lookups, head checks and catch-up reads on a small store and a large one.
+"""Store growth (`--scale`, `make bench SCALE=1`): appends, request-id lookups, head checks and catch-up reads on a small store and a large one.
 
 The large store is written with COPY, never through the API (10 million events take minutes that
 way, not hours), then vacuumed and checkpointed as a running system would be.
