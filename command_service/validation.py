@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from eventkit import text
 from eventkit.errors import InvalidArgument
 from eventkit.ids import parse_id
 
@@ -13,12 +14,16 @@ MAX_NAME_LENGTH = 200
 
 
 def clean_name(raw: str, field: str = "name") -> str:
-    """Returns the trimmed name, or raises if it is empty, too long, or holds control characters."""
-    name = raw.strip()  # surrounding white space (tabs and newlines included) is trimmed, not refused
+    """Returns the trimmed name in NFC, or raises if it is empty, invisible, too long, or holds control characters."""
+    name = text.normalize(raw.strip())  # surrounding white space (tabs, newlines) is trimmed, not refused
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise InvalidArgument(field, "must not contain control characters")
+    if text.has_bidi_control(name):
+        raise InvalidArgument(field, "must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")
     if not name:
         raise InvalidArgument(field, "must not be empty")
+    if not text.has_visible(name):
+        raise InvalidArgument(field, "must contain a visible character (it holds only invisible or combining ones)")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidArgument(field, f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
     return name

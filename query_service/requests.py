@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from eventkit import text
 from eventkit.codec import TYPE_NAMES
 from eventkit.errors import InvalidArgument
 from eventkit.ids import parse_id
@@ -24,7 +25,8 @@ def page_size(value: int) -> int:
 
 
 def name_prefix(raw: str) -> str:
-    """Returns the name prefix to filter on ('' for all users)."""
+    """Returns the name prefix to filter on ('' for all users), in the normal form names are stored in."""
+    raw = text.normalize(raw)
     if any(unicodedata.category(ch) == "Cc" for ch in raw):
         raise InvalidArgument("name_prefix", "must not contain control characters")
     if len(raw) > MAX_PREFIX_LENGTH:

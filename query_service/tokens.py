@@ -14,6 +14,10 @@ from eventkit.errors import InvalidArgument
 _VERSION = 1
 _MAC_BYTES = 16  # 128 bits: forging by chance is out of reach; tokens stay short
 _INVALID = "is not a page token of this listing; start again with an empty page_token"
+# Our tokens hold a name (at most 200 characters, lower-cased: up to 3 UTF-8 bytes and 2 code
+# points each) and a prefix of the same bound; anything much longer is not ours, whatever it says.
+MAX_TOKEN_LENGTH = 4096
+_MAX_KEY_CHARACTERS = 400
 
 
 def _b64(raw: bytes) -> str:
@@ -44,16 +48,32 @@ class PageTokens:
     def decode(self, token: str, prefix: str) -> tuple[str, str]:
         """Returns the key a token continues after; raises InvalidArgument unless it is ours and for `prefix`."""
         try:
+            if len(token) > MAX_TOKEN_LENGTH:
+                raise ValueError("too long")
             body, mac = token.split(".")
             payload = _unb64(body)
             if not hmac.compare_digest(_unb64(mac), self._mac(payload)):
                 raise ValueError("bad signature")
+            # A valid signature only says which key signed it: the default key is derived from
+            # public names, so the payload is checked as fully as if it came from the caller.
             version, name, user_id, token_prefix = json.loads(payload)
-            if version != _VERSION or not all(isinstance(v, str) for v in (name, user_id, token_prefix)):
+            if version != _VERSION or not all(_is_text(v) for v in (name, user_id, token_prefix)):
                 raise ValueError("unknown layout")
-            uuid.UUID(user_id)
-        except (ValueError, TypeError, binascii.Error):
+            if str(uuid.UUID(user_id)) != user_id:  # the SQL casts it to uuid: only the canonical form
+                raise ValueError("not a canonical id")
+        except (ValueError, TypeError, binascii.Error, RecursionError):
             raise InvalidArgument("page_token", _INVALID) from None
         if token_prefix != prefix:
             raise InvalidArgument("page_token", "belongs to a listing with another name_prefix")
         return name, user_id
+
+
+def _is_text(value: object) -> bool:
+    """Tells whether a decoded field is a string PostgreSQL can take as a text parameter."""
+    if not isinstance(value, str) or len(value) > _MAX_KEY_CHARACTERS or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")  # refuses lone surrogates, which a JSON escape such as \ud800 can carry
+    except UnicodeEncodeError:
+        return False
+    return True
