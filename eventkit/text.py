@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Final
 
 # NFC, not NFKC: NFC only merges different encodings of the same character (an "é" typed as one
 # code point or as "e" plus a combining accent), so a name is stored as its owner wrote it. NFKC
 # would also fold compatibility characters ("ﬁ" to "fi", "²" to "2", full-width to ASCII), which
 # changes what people chose to write in a display name; names are not identifiers here.
-NORMAL_FORM = "NFC"
+NORMAL_FORM: Final = "NFC"
 
 # Characters that change the display direction of the text around them: "user\u202egnp.exe"
 # shows as "userexe.png". Refused anywhere in a name (Trojan Source, CVE-2021-42574).
