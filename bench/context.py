@@ -64,7 +64,14 @@ class Context:
 
     def service_env(self, event_store: str = "", read_model: str = "", **extra: str) -> dict[str, str]:
         """Returns the environment the services read (eventkit.config), pointing at the bench's databases."""
-        env = {"EVENT_STORE_DSN": event_store, "READ_MODEL_DSN": read_model, **extra}
+        # The bench measures the services, not privileges: each migrates with its own (superuser) DSN.
+        env = {
+            "EVENT_STORE_DSN": event_store,
+            "EVENT_STORE_MIGRATION_DSN": event_store,
+            "READ_MODEL_DSN": read_model,
+            "READ_MODEL_MIGRATION_DSN": read_model,
+            **extra,
+        }
         return {key: value for key, value in env.items() if value}
 
     def profile(self, *services: ServiceProcess) -> Profile:

@@ -49,14 +49,31 @@ def _schema(env: Mapping[str, str], name: str, default: str) -> str:
 
 
 @dataclass(frozen=True)
+class Roles:
+    """The PostgreSQL roles the services run as; migrations grant each only what its service needs."""
+
+    command: str = "users_command"
+    projector: str = "users_projector"
+    query: str = "users_query"
+
+
+@dataclass(frozen=True)
 class Database:
-    """Where one logical database lives: a libpq connection string and the schema inside it."""
+    """Where one logical database lives: a libpq connection string, the schema inside it, and who migrates it.
+
+    `migration_dsn` is the owner's connection string: given, the process applies migrations (and
+    grants `roles` their privileges) with it; absent, the process only checks the schema version.
+    """
 
     dsn: str
     schema: str
     pool_size: int
     # Given apart from the DSN, so that no character of it needs URI or keyword escaping.
     password: str | None = None
+    # The owner's (migrations, rebuilds), given apart from its DSN like `password`.
+    migration_dsn: str | None = None
+    migration_password: str | None = None
+    roles: Roles = Roles()
 
 
 @dataclass(frozen=True)
@@ -156,17 +173,6 @@ def _tracing(env: Mapping[str, str]) -> bool:
     return value == "otlp"
 
 
-def event_store(env: Mapping[str, str] = os.environ) -> Database:
-    """Reads where the event store lives."""
-    return Database(
-        dsn=_required(env, "EVENT_STORE_DSN"),
-        schema=_schema(env, "EVENT_STORE_SCHEMA", "event_store"),
-        pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
-        # As given, spaces included (a password is not trimmed); unset or empty means none.
-        password=env.get("EVENT_STORE_PASSWORD") or None,
-    )
-
-
 def key_store(env: Mapping[str, str] = os.environ) -> Database:
     """Reads where the users' data keys live: by default the event store's database, in a schema of their own."""
     return Database(
@@ -176,13 +182,45 @@ def key_store(env: Mapping[str, str] = os.environ) -> Database:
     )
 
 
-def read_model(env: Mapping[str, str] = os.environ) -> Database:
-    """Reads where the read model lives."""
+def _role(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not _IDENTIFIER.match(value):
+        raise ConfigError(f"{name} must be a lower-case PostgreSQL role name, got {value!r}")
+    return value
+
+
+def roles(env: Mapping[str, str] = os.environ) -> Roles:
+    """Reads the names of the roles migrations grant privileges to."""
+    return Roles(
+        command=_role(env, "DB_ROLE_COMMAND", Roles.command),
+        projector=_role(env, "DB_ROLE_PROJECTOR", Roles.projector),
+        query=_role(env, "DB_ROLE_QUERY", Roles.query),
+    )
+
+
+def event_store(env: Mapping[str, str] = os.environ, dsn_required: bool = True) -> Database:
+    """Reads where the event store lives (and, when given, the owner's DSN that migrates it)."""
     return Database(
-        dsn=_required(env, "READ_MODEL_DSN"),
+        dsn=_required(env, "EVENT_STORE_DSN") if dsn_required else env.get("EVENT_STORE_DSN", "").strip(),
+        schema=_schema(env, "EVENT_STORE_SCHEMA", "event_store"),
+        pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
+        password=env.get("EVENT_STORE_PASSWORD") or None,
+        migration_dsn=env.get("EVENT_STORE_MIGRATION_DSN", "").strip() or None,
+        migration_password=env.get("EVENT_STORE_MIGRATION_PASSWORD") or None,
+        roles=roles(env),
+    )
+
+
+def read_model(env: Mapping[str, str] = os.environ, dsn_required: bool = True) -> Database:
+    """Reads where the read model lives (and, when given, the owner's DSN that migrates it)."""
+    return Database(
+        dsn=_required(env, "READ_MODEL_DSN") if dsn_required else env.get("READ_MODEL_DSN", "").strip(),
         schema=_schema(env, "READ_MODEL_SCHEMA", "read_model"),
         pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
         password=env.get("READ_MODEL_PASSWORD") or None,
+        migration_dsn=env.get("READ_MODEL_MIGRATION_DSN", "").strip() or None,
+        migration_password=env.get("READ_MODEL_MIGRATION_PASSWORD") or None,
+        roles=roles(env),
     )
 
 

@@ -124,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     except psycopg.OperationalError as exc:
         print(f"projector_service: a database is unreachable: {str(exc).strip()}", file=sys.stderr)
         return 1
+    except psycopg.errors.InsufficientPrivilege as exc:
+        print(
+            f"projector_service: {str(exc).strip()}; `{args.command}` changes tables: give it the read model"
+            " owner's connection string in READ_MODEL_MIGRATION_DSN",
+            file=sys.stderr,
+        )
+        return 1
     except psycopg.errors.UndefinedTable as exc:
         print(
             f"projector_service: the event store is not initialised (start the command service once): {exc}",

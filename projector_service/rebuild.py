@@ -18,8 +18,9 @@ from typing import TextIO
 
 import psycopg
 
-from eventkit import db, migrations
+from eventkit import db, migrations, startup
 from eventkit.config import ProjectorSettings
+from eventkit.migrations import grants
 from projector_service import prefetch, rebuild_sql, store
 from projector_service.applier import apply_batch
 from projector_service.fold import Plan
@@ -73,19 +74,26 @@ class Progress:
 
 
 def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.Conn], out: TextIO) -> int:
-    """Rebuilds the read model from the whole event store while queries go on; returns the final position."""
+    """Rebuilds the read model from the whole event store while queries go on; returns the final position.
+
+    Creating, swapping and dropping tables is the owner's business, so this runs as the read
+    model's owner (READ_MODEL_MIGRATION_DSN) when given; the rebuilt tables get the same grants.
+    """
     live, name = settings.read_model.schema, settings.projection_name
     scratch = scratch_schema(live)
-    with connect_read_model() as admin, db.connect(settings.event_store, autocommit=True) as reader:
+    connect_read_model().close()  # the live schema exists (or is migrated) before anything else
+    owner = startup.owner(settings.read_model)
+    with db.connect(owner) as admin, db.connect(settings.event_store, autocommit=True) as reader:
         admin.autocommit = True
         store.ensure_rows(admin, name)
         if not store.try_lock(admin, f"{live}.{name}.rebuild"):
             raise RebuildBusy(f"another rebuild of {live}.{name} is running")
         rebuild_sql.drop_schema(admin, scratch)  # what a killed rebuild left behind
         try:
-            scratch_db = dataclasses.replace(settings.read_model, schema=scratch)
+            scratch_db = dataclasses.replace(owner, schema=scratch)
             with db.connect(scratch_db) as conn, db.connect(scratch_db, autocommit=True) as planner:
                 migrations.apply(conn, "read_model", scratch)
+                grants.grant(conn, "read_model", scratch, settings.read_model.roles)  # kept by the swap
                 conn.autocommit = True
                 store.ensure_rows(conn, name)
                 deferred = rebuild_sql.defer_indexes(conn, scratch)

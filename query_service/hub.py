@@ -10,11 +10,10 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-from eventkit import db, tracing
+from eventkit import db, startup, tracing
 from eventkit.backoff import Backoff
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.config import Database
-from eventkit.startup import migrate
 from query_service import messages, queries, replicas
 
 log = logging.getLogger(__name__)
@@ -149,8 +148,9 @@ class Hub:
 
     async def _follow(self) -> None:
         if not self.ready:
-            # Whichever of projector and query service starts first creates the tables.
-            await asyncio.to_thread(migrate, self._database, "read_model")
+            # Migrates when given the owner's DSN (whichever of projector and query service starts
+            # first creates the tables), else waits for the schema version this code needs.
+            await asyncio.to_thread(startup.prepare, self._database, "read_model")
         async with await db.connect_async(self._database, autocommit=True) as conn:
             # LISTEN before reading: a projection committed in between is then both read and notified.
             await queries.listen(conn, PROJECTED_CHANNEL)

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from devtools.pgcluster import Cluster, free_port
+from devtools.roles import ensure_roles
 from eventkit.config import Database
 from tests.support.processes import ServiceProcess
+from tests.support.roles import least_privilege
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,7 @@ def cluster() -> Iterator[Cluster]:
     running = Cluster(base / "data", free_port(), durable=False)
     running.init()
     running.start()
+    ensure_roles(running.dsn())  # migrations grant to them; service processes run as them (tests/support/roles.py)
     yield running
     running.stop(fast=False)
     shutil.rmtree(base, ignore_errors=True)
@@ -66,14 +69,16 @@ def new_database(cluster: Cluster) -> Iterator[Callable[[str], str]]:
 
 @pytest.fixture
 def event_store(new_database: Callable[[str], str]) -> Database:
-    """A fresh, empty event-store database."""
-    return Database(dsn=new_database("es"), schema="event_store", pool_size=4)
+    """A fresh, empty event-store database (migrated with the same superuser DSN)."""
+    dsn = new_database("es")
+    return Database(dsn=dsn, schema="event_store", pool_size=4, migration_dsn=dsn)
 
 
 @pytest.fixture
 def read_model(new_database: Callable[[str], str]) -> Database:
-    """A fresh, empty read-model database."""
-    return Database(dsn=new_database("rm"), schema="read_model", pool_size=4)
+    """A fresh, empty read-model database (migrated with the same superuser DSN)."""
+    dsn = new_database("rm")
+    return Database(dsn=dsn, schema="read_model", pool_size=4, migration_dsn=dsn)
 
 
 @pytest.fixture
@@ -82,7 +87,8 @@ def services() -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def start(module: str, env: dict[str, str], *args: str, port: int = 0) -> ServiceProcess:
-        process = ServiceProcess(module, env, list(args), port).start()
+        # Each service as its own unprivileged role, as in production (tests/support/roles.py).
+        process = ServiceProcess(module, least_privilege(module, env), list(args), port).start()
         started.append(process)
         return process
 

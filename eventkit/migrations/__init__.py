@@ -33,6 +33,22 @@ def _scripts(component: str) -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def expected_version(component: str) -> int:
+    """Returns the version a schema reaches with every migration of `component` shipped with this code."""
+    return max(version for version, _, _ in _scripts(component))
+
+
+def current_version(conn: psycopg.Connection[Any], component: str, schema: str) -> int:
+    """Returns the version `schema` is at (0 when it has never been migrated); its own transaction."""
+    table = sql.Identifier(schema, f"{component}_migrations")
+    with conn.transaction():
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{schema}.{component}_migrations"]).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = conn.execute(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(table)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def apply(conn: psycopg.Connection[Any], component: str, schema: str, upto: int | None = None) -> list[str]:
     """Brings `schema` up to date with `component`'s migrations (or up to version `upto`); returns the names it applied."""
     if component not in COMPONENTS:

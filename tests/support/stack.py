@@ -17,6 +17,7 @@ from typing import Any
 from devtools.pgcluster import Cluster
 from eventkit.config import Database
 from tests.support.processes import ROOT, ServiceProcess, as_in_a_terminal
+from tests.support.roles import least_privilege
 from tests.support.waiting import wait_until
 
 StartService = Callable[..., ServiceProcess]
@@ -92,7 +93,8 @@ def running_stack(
     started: list[ServiceProcess] = []
 
     def start(module: str, env: dict[str, str], *args: str, port: int = 0) -> ServiceProcess:
-        process = ServiceProcess(module, env, list(args), port).start()
+        # Each service as its own unprivileged role, as in production (tests/support/roles.py).
+        process = ServiceProcess(module, least_privilege(module, env), list(args), port).start()
         started.append(process)
         return process
 
@@ -102,8 +104,8 @@ def running_stack(
         cluster.create_database(name)
     stack = Stack(
         start,
-        Database(cluster.dsn(names[0]), "event_store", 4),
-        Database(cluster.dsn(names[1]), "read_model", 4),
+        Database(cluster.dsn(names[0]), "event_store", 4, cluster.dsn(names[0])),
+        Database(cluster.dsn(names[1]), "read_model", 4, cluster.dsn(names[1])),
         dict(extra_env or {}),
     )
     try:

@@ -1,0 +1,99 @@
+"""Grants each service's role exactly what it needs on a migrated schema, and nothing to anyone else.
+
+Least privilege, enforced by PostgreSQL rather than by the services' good behaviour:
+- the command service's role may SELECT and INSERT events, nothing more;
+- the projector's role may SELECT events and read and write the read model's rows;
+- the query service's role may only SELECT the read model (LISTEN needs no privilege).
+None of them owns a table, so none can ALTER one (DISABLE TRIGGER), DROP or TRUNCATE it, and
+none is a superuser, so none can SET session_replication_role = replica, the switch that turns
+the immutability triggers off. Only the owner that runs migrations can change the schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from eventkit.config import Roles
+
+log = logging.getLogger(__name__)
+
+# Per component: (role kind, privileges on every table but the migration table, which each may only read).
+_GRANTS: dict[str, list[tuple[str, str]]] = {
+    "event_store": [("command", "SELECT, INSERT"), ("projector", "SELECT")],
+    "read_model": [("projector", "SELECT, INSERT, UPDATE, DELETE"), ("query", "SELECT")],
+}
+
+
+def existing(conn: psycopg.Connection[Any], names: list[str]) -> set[str]:
+    """Returns which of the role names exist in the cluster."""
+    rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [names]).fetchall()
+    return {row[0] for row in rows}
+
+
+def grant(conn: psycopg.Connection[Any], component: str, schema: str, roles: Roles) -> list[str]:
+    """Grants the component's roles their privileges on `schema`'s tables (idempotent); returns the roles granted.
+
+    A role that does not exist is skipped with a warning: a deployment that runs every service as
+    the owner (or a superuser) needs no roles, and one that creates them later runs this again.
+    """
+    wanted = [(getattr(roles, kind), privileges) for kind, privileges in _GRANTS[component]]
+    schema_id = sql.Identifier(schema)
+    migrations_table = sql.Identifier(schema, f"{component}_migrations")
+    granted = []
+    with conn.transaction():
+        # Concurrent GRANTs on one object fail ("tuple concurrently updated"): replicas starting
+        # together, or both components in one database, take turns.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('users-cqrs grants'))")
+        present = existing(conn, [name for name, _ in wanted])
+        for name, _ in wanted:
+            if name not in present:
+                log.warning("role does not exist; no privileges granted", extra={"role": name, "schema": schema})
+        tables = sql.SQL(", ").join(
+            [
+                sql.Identifier(schema, row[0])
+                for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s ORDER BY tablename",
+                    [schema, f"{component}_migrations"],
+                )
+            ]
+        )
+        _close_database(conn, [name for name, _ in wanted if name in present])
+        for name, privileges in wanted:
+            if name not in present:
+                continue
+            role = sql.Identifier(name)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role))
+            # Reading the migration table is how a service without the owner's DSN checks the version.
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(migrations_table, role))
+            conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(tables, role))
+            granted.append(name)
+    return granted
+
+
+def _close_database(conn: psycopg.Connection[Any], allowed: list[str]) -> None:
+    """Lets only the owner and `allowed` connect, and nobody create temporary tables.
+
+    PostgreSQL grants CONNECT and TEMPORARY on every database to PUBLIC: without this, the query
+    service's role could connect to the event store. Needs the database's owner; a migrating
+    role that is not the owner leaves the database as it is (and says so).
+    """
+    owner = conn.execute(
+        "SELECT pg_has_role(current_user, datdba, 'USAGE') FROM pg_database WHERE datname = current_database()"
+    ).fetchone()
+    if not owner or not owner[0]:
+        log.warning("not the database owner; CONNECT and TEMPORARY left as they are")
+        return
+    database = sql.Identifier(conn.info.dbname)
+    conn.execute(sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
+    # PostgreSQL 14 still lets everyone create tables in `public` (15 no longer does).
+    public = conn.execute(
+        "SELECT pg_has_role(current_user, nspowner, 'USAGE') FROM pg_namespace WHERE nspname = 'public'"
+    ).fetchone()
+    if public and public[0]:
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    for name in allowed:
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, sql.Identifier(name)))

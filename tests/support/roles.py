@@ -1,0 +1,34 @@
+"""Runs the services of the tests as production does: each as its own unprivileged role, migrations as a superuser."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from devtools.roles import service_roles
+
+ROLE_OF = service_roles()
+_COMPONENTS = ("EVENT_STORE", "READ_MODEL")
+
+
+def as_role(dsn: str, role: str) -> str:
+    """Returns the test cluster's DSN with `role` as the user (the test cluster trusts loopback logins)."""
+    parts = urlsplit(dsn)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+
+
+def least_privilege(module: str, env: dict[str, str]) -> dict[str, str]:
+    """Returns `env` with the service's DSNs turned into its role's and the given ones kept for migrations.
+
+    A test that sets a *_MIGRATION_DSN itself, or starts something that is not a service, is left alone.
+    """
+    role = ROLE_OF.get(module)
+    if role is None or any(f"{c}_MIGRATION_DSN" in env for c in _COMPONENTS):
+        return env
+    changed = dict(env)
+    for component in _COMPONENTS:
+        dsn = env.get(f"{component}_DSN")
+        if dsn and dsn.startswith("postgresql://postgres@"):
+            changed[f"{component}_MIGRATION_DSN"] = dsn
+            changed[f"{component}_DSN"] = as_role(dsn, role)
+    return changed
