@@ -10,6 +10,7 @@ import sys
 import psycopg
 
 from devtools.processes import PORTS, ServiceProcess, port_taken
+from devtools.roles import local_service_env
 from devtools.runfiles import SUPERVISOR, RunFiles, short_name
 from devtools.supervisor import HOST
 
@@ -39,7 +40,8 @@ def run_one(module: str) -> int:
     except psycopg.OperationalError as exc:
         _say(f"PostgreSQL of `make run` does not answer on port {env['LOCAL_PG_PORT']}: {str(exc).strip()}")
         return 1
-    service = ServiceProcess(module, env, port=port, output_to="terminal").start()
+    own = local_service_env(env, module, int(env["LOCAL_PG_PORT"]))  # as its own role, like make run's
+    service = ServiceProcess(module, own, port=port, output_to="terminal").start()
     files.write_pid(name, service.pid)
     _say(f"{module} (pid {service.pid}) on {service.address}, with the stack of `make run` (pid {supervisor})")
     try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
+from eventkit import config, startup
 from eventkit.config import Roles
 
 OWNER = "users_owner"
@@ -38,6 +40,80 @@ def ensure_roles(admin_dsn: str, roles: Roles = Roles(), passwords: Mapping[str,
 
 
 def give_to_owner(admin_dsn: str, database: str) -> None:
-    """Makes the owner role own `database`, so that migrations run as it can create schemas and close the database."""
+    """Makes the owner role own `database` and what earlier runs created in it as another role.
+
+    So migrations run as the owner can create schemas and close the database, also on a data
+    folder from before the roles existed (where the superuser owned everything).
+    """
+    owner = sql.Identifier(OWNER)
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(OWNER)))
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), owner))
+    with psycopg.connect(as_database(admin_dsn, database), autocommit=True) as conn:
+        schemas = conn.execute(
+            "SELECT nspname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner"
+            " WHERE nspname IN ('event_store', 'read_model') AND rolname <> %s",
+            [OWNER],
+        ).fetchall()
+        for (schema,) in schemas:
+            conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), owner))
+            for kind, query in _OWNED_IN_SCHEMA:
+                for (name,) in conn.execute(query, [schema]).fetchall():
+                    target = sql.SQL(name)  # regclass/regprocedure text: already quoted and qualified
+                    conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kind), target, owner))
+
+
+_OWNED_IN_SCHEMA = [
+    (
+        "TABLE",
+        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
+    ),
+    (
+        "FUNCTION",
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s",
+    ),
+]
+
+
+def as_database(dsn: str, database: str) -> str:
+    """Returns a libpq URI for another database on the same server."""
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
+
+
+def prepare_local(cluster_dsn: Callable[[str], str], env: Mapping[str, str]) -> list[str]:
+    """Sets up `make run`'s cluster as production runs: roles, databases the owner owns, migrations as the owner.
+
+    Returns what the migrations applied. `env` may name other schemas or role names.
+    """
+    roles = config.roles(env)
+    ensure_roles(cluster_dsn("postgres"), roles)
+    applied = []
+    for name, read in (("event_store", config.event_store), ("read_model", config.read_model)):
+        with psycopg.connect(cluster_dsn("postgres"), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        give_to_owner(cluster_dsn("postgres"), name)
+        owned = {f"{name.upper()}_MIGRATION_DSN": as_user(cluster_dsn(name), OWNER)}
+        applied += startup.migrate(read({**env, **owned}, dsn_required=False), name)
+    return applied
+
+
+def local_service_env(env: Mapping[str, str], module: str, port: int) -> dict[str, str]:
+    """Returns `env` with the DSNs of `make run`'s own cluster (port `port`) turned into `module`'s own role.
+
+    DSNs that point elsewhere (set by hand) are left as given.
+    """
+    role = service_roles(config.roles(env))[module]
+    changed = dict(env)
+    for variable in ("EVENT_STORE_DSN", "READ_MODEL_DSN"):
+        dsn = env.get(variable, "")
+        if dsn.startswith(f"postgresql://postgres@127.0.0.1:{port}/"):
+            changed[variable] = as_user(dsn, role)
+    return changed
+
+
+def as_user(dsn: str, user: str) -> str:
+    """Returns a libpq URI with `user` in place of the one it names."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rsplit('@', 1)[-1]}"))

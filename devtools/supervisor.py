@@ -14,7 +14,9 @@ from devtools.pgbinaries import ensure_bindir
 from devtools.pgcluster import Cluster, reachable_by, runtime_account
 from devtools.processes import PORTS, ROOT, ServiceFailed, ServiceProcess, port_taken, set_death_signal
 from devtools.reaping import stop_processes
+from devtools.roles import local_service_env, prepare_local
 from devtools.runfiles import SUPERVISOR, RunFiles, short_name
+from devtools.secrets import page_token_secret
 
 HOST = "127.0.0.1"  # make run is for this machine only; the images listen on every interface
 COLORS = ["\033[36m", "\033[33m", "\033[35m"]
@@ -57,6 +59,8 @@ def stack_env(cluster: Cluster, ports: dict[str, int]) -> dict[str, str]:
         "READ_MODEL_DSN": os.environ.get("READ_MODEL_DSN", cluster.dsn("read_model")),
     }
     values |= {PORTS[module].variable: str(port) for module, port in ports.items()}
+    # A real random key, kept beside the data so that a restart (or `make run-query`) keeps tokens valid.
+    values["PAGE_TOKEN_SECRET"] = os.environ.get("PAGE_TOKEN_SECRET") or page_token_secret(Path(cluster.datadir).parent)
     values["USERS_COMMAND_ADDR"] = f"{HOST}:{ports['command_service']}"
     values["USERS_QUERY_ADDR"] = f"{HOST}:{ports['query_service']}"
     return values
@@ -80,7 +84,8 @@ def start_services(env: dict[str, str], ports: dict[str, int], files: RunFiles) 
     for index, module in enumerate(PORTS):
         if importlib.util.find_spec(f"{module}.__main__") is None:
             continue
-        service = ServiceProcess(module, env, port=ports[module], preexec=_die_by_sigterm, output_to="pipe").start()
+        own = local_service_env(env, module, int(env["LOCAL_PG_PORT"]))  # each service as its own role
+        service = ServiceProcess(module, own, port=ports[module], preexec=_die_by_sigterm, output_to="pipe").start()
         assert service.process is not None
         threading.Thread(
             target=_relay, args=(short_name(module), COLORS[index], service.process.stdout), daemon=True
@@ -130,8 +135,7 @@ def run() -> int:
     try:
         cluster.init()
         cluster.start()
-        for name in ("event_store", "read_model"):
-            cluster.create_database(name)
+        prepare_local(cluster.dsn, os.environ)  # roles, databases the owner owns, migrations as the owner
         env = stack_env(cluster, ports)
         files.write_pid(SUPERVISOR, os.getpid())
         files.write_env(env, os.getpid())

@@ -184,3 +184,18 @@ def test_grants_reach_tables_a_later_migration_adds(databases) -> None:
     assert refused(as_role(databases.read_model, ROLES.projector), insert) is None
     assert refused(as_role(databases.read_model, ROLES.query), insert) is psycopg.errors.InsufficientPrivilege
     assert refused(as_role(databases.read_model, ROLES.query), "SELECT * FROM read_model.later") is None
+
+
+def test_make_runs_owner_adopts_a_database_the_superuser_migrated_before_roles_existed(
+    cluster: Cluster, new_database: Callable[[str], str]
+) -> None:
+    dsn = new_database("es")
+    startup.prepare(Database(dsn, "event_store", 1, migration_dsn=dsn), "event_store")  # as before: all superuser
+    give_to_owner(cluster.dsn(), dsn.rsplit("/", 1)[1])
+    startup.prepare(Database(dsn, "event_store", 1, migration_dsn=as_role(dsn, OWNER)), "event_store")
+    assert refused(as_role(dsn, ROLES.command), INSERT_EVENT) is None
+    with psycopg.connect(dsn) as conn:
+        owners = conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'event_store'::regnamespace"
+        ).fetchall()
+    assert owners == [(OWNER,)]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
-from devtools.roles import service_roles
+from devtools.roles import as_user, service_roles
 
 ROLE_OF = service_roles()
 _COMPONENTS = ("EVENT_STORE", "READ_MODEL")
@@ -12,9 +10,7 @@ _COMPONENTS = ("EVENT_STORE", "READ_MODEL")
 
 def as_role(dsn: str, role: str) -> str:
     """Returns the test cluster's DSN with `role` as the user (the test cluster trusts loopback logins)."""
-    parts = urlsplit(dsn)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+    return as_user(dsn, role)
 
 
 def least_privilege(module: str, env: dict[str, str]) -> dict[str, str]:
