@@ -139,6 +139,9 @@ class QuerySettings:
     replica: Database | None = None
     # Processes serving the port together (SO_REUSEPORT), each with its own pool and LISTEN.
     workers: int = 1
+    max_streams: int = 1000
+    max_streams_per_connection: int = 256
+    max_wait: float = 30.0
 
 
 def load(read: Callable[[], S], program: str) -> S:
@@ -309,6 +312,9 @@ def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
         page_token_secret=_page_token_secret(env, database, projection_name),
         replica=read_model_replica(env, database),
         workers=_workers(env),
+        max_streams=_int(env, "STREAM_MAX_PER_PROCESS", 1000, minimum=1),
+        max_streams_per_connection=_int(env, "STREAM_MAX_PER_CONNECTION", 32, minimum=1),
+        max_wait=_float(env, "READ_MAX_WAIT_SECONDS", 30.0),
     )
 
 

@@ -91,3 +91,9 @@ class PermissionDenied(DomainError):
     """The call's token is valid but its role may not call this method."""
 
     reason = "PERMISSION_DENIED"
+
+
+class TooManyStreams(DomainError):
+    """A bound on open streams is reached; others are still served."""
+
+    reason = "TOO_MANY_STREAMS"

@@ -32,6 +32,7 @@ STATUS_OF: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.TooManyStreams: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 # Driver errors that mean "the database cannot be reached now", not "this request is wrong".

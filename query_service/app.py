@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from eventkit import config, db, observing, pool_metrics, server
 from query_service import metrics, wire
 from query_service.hub import Hub
+from query_service.limits import StreamLimits
 from query_service.service import QueryService
 from query_service.tokens import PageTokens
 from users.v1 import query_service_pb2
@@ -61,6 +62,8 @@ class App:
             settings.subscriber_buffer,
             settings.heartbeat_interval,
             self._primary,
+            StreamLimits(settings.max_streams, settings.max_streams_per_connection),
+            settings.max_wait,
         )
         self._running = await server.start_async(
             [server.Service(SERVICE_NAME, wire.register, service)],

@@ -16,13 +16,15 @@ from eventkit.rows import UserRow
 from eventkit.status import grpc_errors
 from query_service import horizon, messages, metrics, queries, replicas, requests
 from query_service.hub import Hub
+from query_service.limits import StreamLimits
 from query_service.stream import Subscription
 from query_service.tokens import PageTokens
 from users.v1 import query_service_pb2 as pb
 from users.v1 import query_service_pb2_grpc as pb_grpc
 
-# How long a read with min_position waits when the call has no deadline.
-DEFAULT_WAIT_SECONDS = 30.0
+# The longest a read with min_position waits, whatever its deadline (READ_MAX_WAIT_SECONDS): a
+# caller with a one-day deadline must not hold a waiter that long.
+DEFAULT_MAX_WAIT_SECONDS = 30.0
 _NO_DEADLINE = 365 * 24 * 3600.0
 
 T = TypeVar("T")
@@ -45,6 +47,8 @@ class QueryService(pb_grpc.QueryServiceServicer):
         buffer: int,
         heartbeat: float,
         primary: AsyncConnectionPool | None = None,
+        limits: StreamLimits | None = None,
+        max_wait: float = DEFAULT_MAX_WAIT_SECONDS,
     ) -> None:
         self._pool = pool  # reads: the replica's, or the primary's when there is none
         # The store-head check compares the projector's readings with the clock that stamped them.
@@ -53,6 +57,8 @@ class QueryService(pb_grpc.QueryServiceServicer):
         self._tokens = tokens
         self._buffer = buffer
         self._heartbeat = heartbeat
+        self._limits = limits or StreamLimits(per_process=1000, per_connection=32)
+        self._max_wait = max_wait
 
     def _require_ready(self) -> None:
         if self._hub.closed:
@@ -64,8 +70,8 @@ class QueryService(pb_grpc.QueryServiceServicer):
         """Returns how many seconds a read may wait for a position: the deadline's, less a margin."""
         remaining = context.time_remaining()  # None, or a huge number, without a deadline
         if remaining is None or remaining > _NO_DEADLINE:
-            return DEFAULT_WAIT_SECONDS
-        return max(remaining - _answer_margin(remaining), 0.0)
+            return self._max_wait
+        return min(max(remaining - _answer_margin(remaining), 0.0), self._max_wait)
 
     async def _reflect(self, position: int, context: grpc.aio.ServicerContext) -> float:
         """Waits until the hub has applied `position` (read-your-writes), or raises; returns when reads must give up.
@@ -103,7 +109,9 @@ class QueryService(pb_grpc.QueryServiceServicer):
                 f"position {position} was not replayed in time by the replica serving this read",
                 min_position=str(position),
             )
-        raise DeadlineExceeded(f"position {position} was not applied within {wait:.1f}s", min_position=str(position))
+        raise DeadlineExceeded(
+            f"position {position} was not applied within {wait:.1f}s", min_position=str(position), waited=f"{wait:.1f}"
+        )
 
     async def _read(
         self,
@@ -170,8 +178,18 @@ class QueryService(pb_grpc.QueryServiceServicer):
             await horizon.check_after(
                 self._primary, self._hub, after, horizon.READING_WAIT_SECONDS if remaining is None else remaining
             )
+        slot = self._limits.admit(context.peer())
         subscription = Subscription(self._hub, self._pool, wanted, self._buffer, self._heartbeat, batching)
-        # Frees the subscriber the moment the call ends, even while the stream is parked in a write.
-        context.add_done_callback(lambda _: self._hub.detach(subscription.subscriber))
-        async for message in subscription.messages(after):
-            yield message
+
+        def ended(_: object) -> None:
+            # Frees the subscriber and its place the moment the call ends, even while the stream is
+            # parked in a write to a client that stopped reading.
+            self._hub.detach(subscription.subscriber)
+            slot.release()
+
+        context.add_done_callback(ended)
+        try:
+            async for message in subscription.messages(after):
+                yield message
+        finally:
+            slot.release()

@@ -48,11 +48,19 @@ def query_settings(
     secret: bytes,
     projection: str,
     replica: Database | None = None,
+    max_streams: int = 1000,
+    max_streams_per_connection: int = 32,
+    max_wait: float = 30.0,
 ) -> config.QuerySettings:
     """Returns the settings the service would read from an environment with these values."""
+    owner = {"READ_MODEL_MIGRATION_DSN": database.migration_dsn} if database.migration_dsn else {}
     return config.query_settings(
         {
             "READ_MODEL_REPLICA_DSN": replica.dsn if replica else "",
+            **owner,
+            "STREAM_MAX_PER_PROCESS": str(max_streams),
+            "STREAM_MAX_PER_CONNECTION": str(max_streams_per_connection),
+            "READ_MAX_WAIT_SECONDS": str(max_wait),
             "READ_MODEL_DSN": database.dsn,
             "READ_MODEL_SCHEMA": database.schema,
             "LISTEN_HOST": "127.0.0.1",
@@ -80,6 +88,9 @@ def query_server(
     projection: str = "users",
     pool_timeout: float = 10.0,
     replica: Database | None = None,
+    max_streams: int = 1000,
+    max_streams_per_connection: int = 32,
+    max_wait: float = 30.0,
 ) -> Iterator[QueryServer]:
     """Serves QueryService on 127.0.0.1:<free port> until the block ends, wired as `__main__` wires it."""
     settings = query_settings(
@@ -91,6 +102,9 @@ def query_server(
         secret=secret,
         projection=projection,
         replica=replica,
+        max_streams=max_streams,
+        max_streams_per_connection=max_streams_per_connection,
+        max_wait=max_wait,
     )
     app = App(settings, pool_timeout=pool_timeout)
     loop = asyncio.new_event_loop()
