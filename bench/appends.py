@@ -92,7 +92,7 @@ def retry_storm(dsn: str, request_id: str, copies: int) -> dict[str, Any]:
     from eventkit.config import Database
     from eventkit.startup import migrating_connector
 
-    appender = Appender(migrating_connector(Database(dsn, "event_store", 1, dsn), "event_store"))
+    appender = Appender(migrating_connector(Database(dsn, "event_store", 1, migration_dsn=dsn), "event_store"))
     appender.start()
     try:
         futures = [appender.submit(domain.AddUser(name="retried", request_id=request_id)) for _ in range(copies)]

@@ -122,7 +122,7 @@ def _store_append(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
         from eventkit.config import Database
         from eventkit.startup import migrating_connector
 
-        database = Database(params["dsn"], params.get("schema", "event_store"), 1, params["dsn"])
+        database = Database(params["dsn"], params.get("schema", "event_store"), 1, migration_dsn=params["dsn"])
         appender = Appender(migrating_connector(database, "event_store"), params.get("batch_max", 256))
         appender.start()
         shared["appender"] = appender

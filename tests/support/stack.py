@@ -104,8 +104,8 @@ def running_stack(
         cluster.create_database(name)
     stack = Stack(
         start,
-        Database(cluster.dsn(names[0]), "event_store", 4, cluster.dsn(names[0])),
-        Database(cluster.dsn(names[1]), "read_model", 4, cluster.dsn(names[1])),
+        Database(cluster.dsn(names[0]), "event_store", 4, migration_dsn=cluster.dsn(names[0])),
+        Database(cluster.dsn(names[1]), "read_model", 4, migration_dsn=cluster.dsn(names[1])),
         dict(extra_env or {}),
     )
     try:
