@@ -11,7 +11,7 @@ GEN    := users/v1/.generated
 LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
               $(if $(UPGRADE),--upgrade,)
 
-.PHONY: install protos lock run run-command run-projector run-query test lint bench chaos clean
+.PHONY: install protos lock run run-command run-projector run-query test fuzz lint bench chaos clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,10 @@ run-command run-projector run-query: run-%: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The hostile-input property test with 4,000 generated requests per RPC test (28,000 in all), not 400.
+fuzz: install
+	USERS_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/e2e/test_hostile_input_property.py
 
 # ruff (lint and format), mypy over the services and tools, and buf lint over the API.
 lint: install
