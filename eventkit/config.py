@@ -134,7 +134,7 @@ class QuerySettings:
     projector_stale_after: float
     projection_name: str
     poll_interval: float
-    page_token_secret: bytes
+    page_token_secret: bytes | None  # None: the read model's own random key
     # A streaming replica of the read model to read from; None reads the primary (`read_model`).
     replica: Database | None = None
     # Processes serving the port together (SO_REUSEPORT), each with its own pool and LISTEN.
@@ -286,14 +286,11 @@ def projector_settings(env: Mapping[str, str] = os.environ) -> ProjectorSettings
     )
 
 
-def _page_token_secret(env: Mapping[str, str], database: Database, projection_name: str) -> bytes:
-    # Replicas must agree on the key without coordination, so the default is derived from what they
-    # share: the read model they serve. It detects tampered and foreign tokens; it is not a secret
-    # (tokens only name a place in a listing the caller may read anyway). Set one to make it so.
+def _page_token_secret(env: Mapping[str, str]) -> bytes | None:
+    # Replicas must agree on the key without coordination: unset, they all read the random key the
+    # read model's migrations made (page_token_key), never one derived from public names.
     given = env.get("PAGE_TOKEN_SECRET", "").strip()
-    if given:
-        return given.encode()
-    return f"users.v1 page token|{database.schema}|{projection_name}".encode()
+    return given.encode() if given else None
 
 
 def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
@@ -309,7 +306,7 @@ def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
         projector_stale_after=_float(env, "PROJECTOR_STALE_AFTER_SECONDS", 15.0),
         projection_name=projection_name,
         poll_interval=_float(env, "QUERY_POLL_INTERVAL_SECONDS", 1.0),
-        page_token_secret=_page_token_secret(env, database, projection_name),
+        page_token_secret=_page_token_secret(env),
         replica=read_model_replica(env, database),
         workers=_workers(env),
         max_streams=_int(env, "STREAM_MAX_PER_PROCESS", 1000, minimum=1),

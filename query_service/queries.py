@@ -87,6 +87,15 @@ async def list_users(
     return [(UserRow(*row[:6]), row[6]) for row in await cur.fetchall()]
 
 
+async def page_token_key(conn: psycopg.AsyncConnection[Any]) -> bytes:
+    """Returns the random page-token key the read model's migrations made."""
+    cur = await conn.execute("SELECT key FROM page_token_key")
+    row = await cur.fetchone()
+    if row is None:
+        raise psycopg.OperationalError("the read model has no page_token_key row: migrate it")
+    return str(row[0]).encode()
+
+
 async def checkpoint(conn: psycopg.AsyncConnection[Any], projection: str) -> Checkpoint:
     """Returns the projection's checkpoint (position 0 and unseen when the projector never ran)."""
     # The projector's leader moves projector_status.heartbeat_time every few seconds even when idle;

@@ -144,6 +144,9 @@ class QueryService(pb_grpc.QueryServiceServicer):
     async def ListUsers(self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext) -> Any:
         size = requests.page_size(request.page_size)
         prefix = requests.name_prefix(request.name_prefix)
+        if not self._tokens.ready:  # no PAGE_TOKEN_SECRET: the read model's own random key
+            async with self._pool.connection() as conn:
+                self._tokens.use(await queries.page_token_key(conn))
         try:
             after = self._tokens.decode(request.page_token, prefix) if request.page_token else queries.FIRST_KEY
         except InvalidArgument:

@@ -9,7 +9,7 @@ import hmac
 import json
 import uuid
 
-from eventkit.errors import InvalidArgument
+from eventkit.errors import InvalidArgument, Unavailable
 
 _VERSION = 1
 _MAC_BYTES = 16  # 128 bits: forging by chance is out of reach; tokens stay short
@@ -34,10 +34,21 @@ def _unb64(text: str) -> bytes:
 class PageTokens:
     """Encodes and checks page tokens with an HMAC, so a tampered or foreign token is refused."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes | None) -> None:
+        self._secret = secret
+
+    @property
+    def ready(self) -> bool:
+        """Tells whether the key is known (given, or read from the read model with use())."""
+        return self._secret is not None
+
+    def use(self, secret: bytes) -> None:
+        """Sets the key read from the read model (when none was given)."""
         self._secret = secret
 
     def _mac(self, payload: bytes) -> bytes:
+        if self._secret is None:
+            raise Unavailable("the page-token key is not read yet; retry later")
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
     def encode(self, key: tuple[str, str], prefix: str) -> str:

@@ -21,11 +21,15 @@ from eventkit.config import Roles
 
 log = logging.getLogger(__name__)
 
-# Per component: (role kind, privileges on every table but the migration table, which each may only read).
+# Per component: (role kind, privileges on every table but the read-only ones below).
 _GRANTS: dict[str, list[tuple[str, str]]] = {
     "event_store": [("command", "SELECT, INSERT"), ("projector", "SELECT")],
     "read_model": [("projector", "SELECT, INSERT, UPDATE, DELETE"), ("query", "SELECT")],
 }
+
+# Tables every role may only read: the migration record (how a service checks the version) and the
+# page-token key (the query service signs with it; nobody may swap it).
+_READ_ONLY = {"event_store": ["event_store_migrations"], "read_model": ["read_model_migrations", "page_token_key"]}
 
 
 def existing(conn: psycopg.Connection[Any], names: list[str]) -> set[str]:
@@ -42,7 +46,6 @@ def grant(conn: psycopg.Connection[Any], component: str, schema: str, roles: Rol
     """
     wanted = [(getattr(roles, kind), privileges) for kind, privileges in _GRANTS[component]]
     schema_id = sql.Identifier(schema)
-    migrations_table = sql.Identifier(schema, f"{component}_migrations")
     granted = []
     with conn.transaction():
         # Concurrent GRANTs on one object fail ("tuple concurrently updated"): replicas starting
@@ -52,23 +55,21 @@ def grant(conn: psycopg.Connection[Any], component: str, schema: str, roles: Rol
         for name, _ in wanted:
             if name not in present:
                 log.warning("role does not exist; no privileges granted", extra={"role": name, "schema": schema})
-        tables = sql.SQL(", ").join(
-            [
-                sql.Identifier(schema, row[0])
-                for row in conn.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> %s ORDER BY tablename",
-                    [schema, f"{component}_migrations"],
-                )
-            ]
-        )
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", [schema]
+            )
+        ]
+        tables = sql.SQL(", ").join([sql.Identifier(schema, n) for n in names if n not in _READ_ONLY[component]])
+        read_only = sql.SQL(", ").join([sql.Identifier(schema, n) for n in names if n in _READ_ONLY[component]])
         _close_database(conn, [name for name, _ in wanted if name in present])
         for name, privileges in wanted:
             if name not in present:
                 continue
             role = sql.Identifier(name)
             conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role))
-            # Reading the migration table is how a service without the owner's DSN checks the version.
-            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(migrations_table, role))
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(read_only, role))
             conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(tables, role))
             granted.append(name)
     return granted

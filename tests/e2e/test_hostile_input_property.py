@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools.pgcluster import Cluster
-from eventkit import config, text
+from eventkit import text
 from tests.support.stack import Stack, running_stack
 from users.v1 import command_service_pb2 as cpb
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
@@ -152,7 +152,7 @@ def test_get_user(stubs: Any, known: list[str], data: st.DataObject) -> None:
 
 
 def forged_tokens(key: bytes) -> st.SearchStrategy[str]:
-    """Tokens signed with the key the service uses by default, carrying generated JSON."""
+    """Tokens signed with the service's key, carrying generated JSON."""
     leaves = st.one_of(st.none(), st.booleans(), INT64, st.floats(allow_nan=False), ANY_TEXT)
     payloads = st.recursive(leaves, lambda inner: st.lists(inner, max_size=5), max_leaves=12)
 
@@ -167,8 +167,8 @@ def forged_tokens(key: bytes) -> st.SearchStrategy[str]:
 
 @given(data=st.data())
 def test_list_users(stack: Stack, stubs: Any, data: st.DataObject) -> None:
-    env = {"READ_MODEL_DSN": stack.read_model.dsn, "READ_MODEL_SCHEMA": stack.read_model.schema}
-    key = config.query_settings(env).page_token_secret
+    with psycopg.connect(stack.read_model.dsn) as conn:  # the service's own random key, as if leaked
+        key = conn.execute("SELECT key FROM read_model.page_token_key").fetchone()[0].encode()
     prefix = data.draw(st.one_of(st.just(""), HOSTILE_TEXT), "name_prefix")
     request = qpb.ListUsersRequest(
         page_size=data.draw(INT32, "page_size"),

@@ -44,7 +44,8 @@ def databases(cluster: Cluster) -> Iterator[Databases]:
         conn.execute(INSERT_EVENT)
     with psycopg.connect(rm, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO read_model.users VALUES (gen_random_uuid(), 'Ada', 1, now(), now(), 1)"
+            "INSERT INTO read_model.users (id, name, name_key, version, create_time, update_time, position)"
+            " VALUES (gen_random_uuid(), 'Ada', 'ada', 1, now(), now(), 1)"
             "; INSERT INTO read_model.projection_checkpoint (name) VALUES ('users')"
         )
     yield Databases(es, rm)
@@ -128,7 +129,8 @@ def test_the_query_role_only_reads_the_read_model_and_cannot_reach_the_event_sto
     assert refused(rm, "SELECT * FROM read_model.users", "SELECT * FROM read_model.projector_status") is None
     assert refused(rm, "LISTEN users_v1_projected") is None
     for forbidden in (
-        "INSERT INTO read_model.users VALUES (gen_random_uuid(), 'Eve', 1, now(), now(), 1)",
+        "INSERT INTO read_model.users (id, name, name_key, version, create_time, update_time, position)"
+        " VALUES (gen_random_uuid(), 'Eve', 'eve', 1, now(), now(), 1)",
         "UPDATE read_model.users SET name = 'Eve'",
         "DELETE FROM read_model.users",
         "UPDATE read_model.projection_checkpoint SET position = 0",

@@ -13,7 +13,6 @@ import grpc
 import psycopg
 import pytest
 
-from eventkit import config
 from eventkit.config import Database
 from tests.support.command import command_server
 from tests.support.query import QueryServer, query_server
@@ -24,9 +23,9 @@ from users.v1 import query_service_pb2 as qpb
 
 
 def default_key(read_model: Database) -> bytes:
-    """The page-token key a query service uses when PAGE_TOKEN_SECRET is not set: derived from public names."""
-    env = {"READ_MODEL_DSN": read_model.dsn, "READ_MODEL_SCHEMA": read_model.schema}
-    return config.query_settings(env).page_token_secret
+    """The page-token key a query service uses when PAGE_TOKEN_SECRET is not set (as if it had leaked)."""
+    with psycopg.connect(read_model.dsn) as conn:
+        return conn.execute("SELECT key FROM read_model.page_token_key").fetchone()[0].encode()
 
 
 def forge(key: bytes, payload: bytes) -> str:
@@ -44,7 +43,7 @@ def query(read_model: Database) -> Iterator[QueryServer]:
     tiny = TinyProjection(read_model)
     tiny.add("Ada Lovelace")
     try:
-        with query_server(read_model, secret=default_key(read_model)) as running:
+        with query_server(read_model, secret=None) as running:
             yield running
     finally:
         tiny.close()
@@ -121,3 +120,14 @@ def test_names_are_stored_in_nfc_so_two_spellings_of_one_name_are_equal(
     assert composed.name == decomposed.name == "Ren\u00e9e"
     # Compatibility characters are kept as written (NFC, not NFKC).
     assert commands.AddUser(cpb.AddUserRequest(name="\ufb01ne \u00b2"), timeout=10).user.name == "\ufb01ne \u00b2"
+
+
+def test_the_default_page_token_key_is_random_per_read_model_not_derived_from_names(
+    read_model: Database, new_database
+) -> None:
+    dsn = new_database("rm")
+    other = Database(dsn, "read_model", 1, migration_dsn=dsn)
+    for database in (read_model, other):
+        TinyProjection(database).close()  # migrates it
+    keys = {default_key(read_model), default_key(other)}
+    assert len(keys) == 2 and all(len(key) == 64 for key in keys)  # 256-bit hex, one per read model

@@ -25,6 +25,8 @@ def command_settings(database: Database, **env: str) -> config.CommandSettings:
         "COMMAND_SERVICE_PORT": "0",
         "GRPC_MAX_WORKERS": "64",
     }
+    if database.migration_dsn:
+        base["EVENT_STORE_MIGRATION_DSN"] = database.migration_dsn
     return config.command_settings({**base, **env})
 
 

@@ -45,6 +45,8 @@ def projector_env(event_store: Database, read_model: Database, **overrides: str)
         "EVENT_STORE_SCHEMA": event_store.schema,
         "READ_MODEL_DSN": read_model.dsn,
         "READ_MODEL_SCHEMA": read_model.schema,
+        # The projector migrates the read model (and rebuilds) as its owner, here the test superuser.
+        "READ_MODEL_MIGRATION_DSN": read_model.migration_dsn or read_model.dsn,
         **TEST_ENV,
     }
     env.update(overrides)

@@ -14,17 +14,17 @@ def as_role(dsn: str, role: str) -> str:
 
 
 def least_privilege(module: str, env: dict[str, str]) -> dict[str, str]:
-    """Returns `env` with the service's DSNs turned into its role's and the given ones kept for migrations.
+    """Returns `env` with the service's superuser DSNs turned into its role's, the superuser's kept for migrations.
 
-    A test that sets a *_MIGRATION_DSN itself, or starts something that is not a service, is left alone.
+    A DSN naming another user, and anything that is not a service, is left alone.
     """
     role = ROLE_OF.get(module)
-    if role is None or any(f"{c}_MIGRATION_DSN" in env for c in _COMPONENTS):
+    if role is None:
         return env
     changed = dict(env)
     for component in _COMPONENTS:
         dsn = env.get(f"{component}_DSN")
         if dsn and dsn.startswith("postgresql://postgres@"):
-            changed[f"{component}_MIGRATION_DSN"] = dsn
+            changed.setdefault(f"{component}_MIGRATION_DSN", dsn)
             changed[f"{component}_DSN"] = as_role(dsn, role)
     return changed
