@@ -20,14 +20,14 @@ from pathlib import Path
 import grpc
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from devtools.pgcluster import Cluster
 from devtools.processes import die_with_parent, free_port
+from devtools.roles import give_to_owner
 from tests.support.deploy import kustomize
 from tests.support.deploy.code import module_command
-from tests.support.deploy.compose import command, depends_on, environment, load, ours, start_order
+from tests.support.deploy.compose import command, depends_on, environment, load, ours, start_order, steps
 from tests.support.deploy.image import parse
 from tests.support.deploy.pods import containers
 from tests.support.processes import PORT_VARIABLE, ROOT, ServiceProcess
@@ -41,6 +41,14 @@ IMAGE_ENV = {k: v for k, v in DOCKERFILE.stages[-1].env().items() if k != "PATH"
 SERVING_TIMEOUT = 90
 # Every character that ends or escapes a part of a DSN URI (@ : / % ?) or of a keyword DSN (' \ space).
 AWKWARD_PASSWORD = "p@ss:w/rd?%20 'x'\\"
+# The Compose variables that set the roles' passwords (the superuser's and one per role).
+PASSWORD_VARIABLES = [
+    "POSTGRES_PASSWORD",
+    "OWNER_DB_PASSWORD",
+    "COMMAND_DB_PASSWORD",
+    "PROJECTOR_DB_PASSWORD",
+    "QUERY_DB_PASSWORD",
+]
 
 
 class DeployedProcess(ServiceProcess):
@@ -123,13 +131,44 @@ def round_trip(command_address: str, query_address: str) -> None:
     assert found.user.name == name
 
 
+def run_step(argv: list[str] | None, env: dict[str, str]) -> None:
+    """Runs a one-shot step (`migrate`) with the environment the file gives its container, to success."""
+    assert argv and argv[:2] == ["python", "-m"], argv
+    done = subprocess.run(
+        [sys.executable, *argv[1:]],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **IMAGE_ENV, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"{argv}: {done.stdout}{done.stderr}"
+
+
 @pytest.mark.parametrize("compose_file", COMPOSE_FILES, ids=[f.name for f in COMPOSE_FILES])
 def test_the_services_reach_serving_configured_only_by_the_compose_environment(
-    compose_file, new_database, deployed
+    compose_file, cluster, new_database, deployed
 ) -> None:
     services = load(compose_file)["services"]
     mine = ours(services)
     databases: dict[tuple[str, str], str] = {}
+
+    def here(value: str) -> str:
+        # One test database per database the file names, owned by the owner role as the roles
+        # script makes it; the user (each service's own role) stays as the file gives it.
+        where = conninfo_to_dict(value)
+        key = (where["host"], where["dbname"])
+        if key not in databases:
+            databases[key] = new_database(key[1][:4])
+            give_to_owner(cluster.dsn(), conninfo_to_dict(databases[key])["dbname"])
+        return make_conninfo(databases[key], user=where["user"])
+
+    def rewritten(name: str) -> dict[str, str]:
+        env = environment(services[name])
+        return {k: here(v) if k.endswith("_DSN") else v for k, v in env.items()}
+
+    for name, step in steps(services).items():  # compose runs it before anything that waits for it
+        run_step(command(step), rewritten(name))
     running: dict[str, DeployedProcess] = {}
     waiting = [n for n in start_order(services) if n in mine]
     while waiting:
@@ -137,13 +176,7 @@ def test_the_services_reach_serving_configured_only_by_the_compose_environment(
         ready = [n for n in waiting if all(d in running or d not in mine for d in depends_on(services[n]))]
         assert ready, f"nothing can start: {waiting}"
         for name in ready:
-            env = environment(services[name])
-            for variable, value in env.items():
-                if variable.endswith("_DSN"):
-                    where = conninfo_to_dict(value)  # one test database per database the file names
-                    key = (where["host"], where["dbname"])
-                    env[variable] = databases.setdefault(key, new_database(name[:4]))
-            running[name] = deployed(command(services[name]), env)
+            running[name] = deployed(command(services[name]), rewritten(name))
         for name in ready:
             assert_serving_and_healthy(running[name])
             waiting.remove(name)
@@ -209,27 +242,47 @@ def password_cluster() -> Iterator[Cluster]:
 
 
 def test_a_password_with_uri_and_keyword_metacharacters_works_as_compose_passes_it(password_cluster, deployed) -> None:
-    services = load(DEPLOY / "compose.yaml", {"POSTGRES_PASSWORD": AWKWARD_PASSWORD})["services"]
-    database_env = environment(services["write_model"])
-    user = database_env["POSTGRES_USER"]
-    with psycopg.connect(password_cluster.dsn(), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(user), AWKWARD_PASSWORD))
-        for name in {environment(services[db])["POSTGRES_DB"] for db in ("write_model", "read_model")}:
-            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(user)))
+    chosen = dict.fromkeys(PASSWORD_VARIABLES, AWKWARD_PASSWORD)
+    services = load(DEPLOY / "compose.yaml", chosen)["services"]
+    for server in ("write_model", "read_model"):
+        # What the postgres image does on a fresh volume: create POSTGRES_DB, then run the roles script.
+        env = environment(services[server])
+        password_cluster.create_database(env["POSTGRES_DB"])
+        script = subprocess.run(
+            ["sh", str(DEPLOY / "postgres" / "roles.sh")],
+            env={
+                **env,
+                "PATH": f"{password_cluster.bindir}:{os.environ['PATH']}",
+                "PGHOST": "127.0.0.1",
+                "PGPORT": str(password_cluster.port),
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert script.returncode == 0, script.stderr
     # The cluster does check passwords, and the pasted-URI form of the same credentials cannot log in.
-    where = {"host": "127.0.0.1", "port": password_cluster.port, "dbname": "event_store", "user": user}
+    where = {"host": "127.0.0.1", "port": password_cluster.port, "dbname": "event_store", "user": "users_command"}
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(make_conninfo(**where), password="wrong", connect_timeout=5).close()
     with pytest.raises(psycopg.Error):
-        pasted = f"postgresql://{user}:{AWKWARD_PASSWORD}@127.0.0.1:{password_cluster.port}/event_store"
+        pasted = f"postgresql://users_command:{AWKWARD_PASSWORD}@127.0.0.1:{password_cluster.port}/event_store"
         psycopg.connect(pasted, connect_timeout=5).close()
 
+    def here(name: str) -> dict[str, str]:
+        env = environment(services[name])  # only where the server is: the credentials stay as the file gives them
+        return {
+            k: make_conninfo(v, host="127.0.0.1", port=password_cluster.port) if k.endswith("_DSN") else v
+            for k, v in env.items()
+        }
+
+    for name, step in steps(services).items():
+        run_step(command(step), here(name))
     running: dict[str, DeployedProcess] = {}
     for name in [n for n in start_order(services) if n in ours(services)]:
-        env = environment(services[name])
-        for variable, value in env.items():
-            if variable.endswith("_DSN"):  # only where the server is: the credentials stay as the file gives them
-                env[variable] = make_conninfo(value, host="127.0.0.1", port=password_cluster.port)
-        running[name] = deployed(command(services[name]), env)
+        running[name] = deployed(command(services[name]), here(name))
         assert_serving_and_healthy(running[name])
     round_trip(running["command_service"].address, running["query_service"].address)
+    with psycopg.connect(password_cluster.dsn("event_store")) as conn:  # and each as its own role
+        users = conn.execute("SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'event_store'").fetchall()
+    assert {u for (u,) in users} >= {"users_command", "users_projector"} and "users_query" not in {u for (u,) in users}

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from eventkit import config as settings_of
+from eventkit import startup
 from tests.support.deploy import code
 from tests.support.deploy.compose import (
     command,
@@ -19,6 +21,7 @@ from tests.support.deploy.compose import (
     load,
     ours,
     start_order,
+    steps,
 )
 from tests.support.deploy.image import parse
 from tests.support.processes import PORT_VARIABLE
@@ -29,6 +32,24 @@ FILES = sorted(DEPLOY.glob("compose*.yaml"))
 DOCKERFILE = parse(DEPLOY / "Dockerfile")
 # A password that breaks a DSN URI pasted together from it: @ : / end the user info, % escapes.
 AWKWARD_PASSWORD = "p@ss:w/rd%20 'x'\\"
+# The variables that set the roles' passwords (deploy/postgres/roles.sh creates the roles with them).
+PASSWORD_VARIABLES = [
+    "POSTGRES_PASSWORD",
+    "OWNER_DB_PASSWORD",
+    "COMMAND_DB_PASSWORD",
+    "PROJECTOR_DB_PASSWORD",
+    "QUERY_DB_PASSWORD",
+]
+SERVICE_ROLES = {
+    "command_service": "users_command",
+    "projector_service": "users_projector",
+    "query_service": "users_query",
+}
+
+
+def role_password_variable(role: str) -> str:
+    """The database server's variable that gives `role` its password (USERS_COMMAND_PASSWORD for users_command)."""
+    return f"{role.upper()}_PASSWORD"
 
 
 def module_of(service: dict[str, Any]) -> tuple[str, list[str]]:
@@ -74,8 +95,8 @@ def test_published_host_ports_can_be_moved_without_editing_the_file() -> None:
 
 def test_the_password_reaches_each_service_whole_and_never_inside_a_dsn() -> None:
     for file in FILES:
-        chosen = load(file, {"POSTGRES_PASSWORD": AWKWARD_PASSWORD})["services"]
-        for name, service in ours(chosen).items():
+        chosen = load(file, dict.fromkeys(PASSWORD_VARIABLES, AWKWARD_PASSWORD))["services"]
+        for name, service in {**ours(chosen), **steps(chosen)}.items():
             env = environment(service)
             dsns = {variable: value for variable, value in env.items() if variable.endswith("_DSN")}
             assert dsns, name
@@ -83,9 +104,26 @@ def test_the_password_reaches_each_service_whole_and_never_inside_a_dsn() -> Non
                 assert "password" not in conninfo_to_dict(dsn) and "@" not in dsn, f"{name} {variable}"
                 password_variable = variable.removesuffix("_DSN") + "_PASSWORD"
                 assert env[password_variable] == AWKWARD_PASSWORD
+                if name in steps(chosen):
+                    read = settings_of.event_store if variable.startswith("EVENT_STORE") else settings_of.read_model
+                    assert read(env, dsn_required=False).migration_password == AWKWARD_PASSWORD
+                    continue
                 settings = code.read_settings(module_of(service)[0], env)[0]
                 database = settings.event_store if variable.startswith("EVENT_STORE") else settings.read_model
                 assert database.password == AWKWARD_PASSWORD, "read whole, spaces and quotes included"
+
+
+def test_each_service_logs_in_as_its_own_role_and_only_the_migrate_step_as_the_owner(services) -> None:
+    for name, service in ours(services).items():
+        users = {conninfo_to_dict(v)["user"] for k, v in environment(service).items() if k.endswith("_DSN")}
+        assert users == {SERVICE_ROLES[name]}, name
+    (migrate,) = steps(services).values()
+    assert command(migrate) == ["python", "-m", "eventkit.migrations"]
+    env = environment(migrate)
+    assert {conninfo_to_dict(v)["user"] for k, v in env.items() if k.endswith("_DSN")} == {"users_owner"}
+    assert {k for k in env if k.endswith("_DSN")} == {"EVENT_STORE_MIGRATION_DSN", "READ_MODEL_MIGRATION_DSN"}
+    for name, service in ours(services).items():
+        assert depends_on(service).get("migrate") == "service_completed_successfully", f"{name} may start unmigrated"
 
 
 def test_each_service_runs_a_command_the_code_has(services) -> None:
@@ -108,19 +146,23 @@ def test_services_sharing_a_database_agree_on_where_it_is(services) -> None:
     def settings(module: str) -> Any:
         return code.read_settings(module, environment(services[module]))[0]
 
+    def where(database: Any) -> tuple[str, str, str, str]:
+        found = conninfo_to_dict(database.dsn)  # each service its own role: the same server, database, schema
+        return found["host"], found["port"], found["dbname"], database.schema
+
     command_side, projector, query = (settings(m) for m in ("command_service", "projector_service", "query_service"))
-    assert (projector.event_store.dsn, projector.event_store.schema) == (
-        command_side.event_store.dsn,
-        command_side.event_store.schema,
-    )
-    assert (projector.read_model.dsn, projector.read_model.schema) == (query.read_model.dsn, query.read_model.schema)
+    migrate = environment(next(iter(steps(services).values())))
+    assert where(projector.event_store) == where(command_side.event_store)
+    assert where(projector.event_store) == where(startup.owner(settings_of.event_store(migrate, dsn_required=False)))
+    assert where(projector.read_model) == where(query.read_model)
+    assert where(projector.read_model) == where(startup.owner(settings_of.read_model(migrate, dsn_required=False)))
     assert projector.projection_name == query.projection_name
-    if projector.event_store.dsn == projector.read_model.dsn:
+    if where(projector.event_store)[:3] == where(projector.read_model)[:3]:
         assert projector.event_store.schema != projector.read_model.schema, "one database, two schemas"
 
 
 def test_each_dsn_names_a_healthy_dependency_with_its_credentials(services) -> None:
-    for name, service in ours(services).items():
+    for name, service in {**ours(services), **steps(services)}.items():
         env = environment(service)
         for variable, value in env.items():
             if not variable.endswith("_DSN"):
@@ -129,19 +171,23 @@ def test_each_dsn_names_a_healthy_dependency_with_its_credentials(services) -> N
             assert dsn["port"] == "5432"
             assert depends_on(service).get(dsn["host"]) == "service_healthy", f"{name} may start before {dsn['host']}"
             database = environment(services[dsn["host"]])
-            assert (dsn["user"], env[variable.removesuffix("_DSN") + "_PASSWORD"], dsn["dbname"]) == (
-                database["POSTGRES_USER"],
-                database["POSTGRES_PASSWORD"],
+            # The server creates the role with the password the service logs in with (deploy/postgres/roles.sh).
+            assert (env[variable.removesuffix("_DSN") + "_PASSWORD"], dsn["dbname"]) == (
+                database[role_password_variable(dsn["user"])],
                 database["POSTGRES_DB"],
-            )
+            ), f"{name} {variable}"
 
 
 def test_what_a_service_waits_for_has_a_healthcheck_and_the_order_has_no_cycle(services) -> None:
     order = start_order(services)
     for name, service in services.items():
         for dependency, condition in depends_on(service).items():
+            assert order.index(dependency) < order.index(name)
+            if dependency in steps(services):  # a one-shot step is waited for until it has succeeded
+                assert condition == "service_completed_successfully", f"{name} waits for {dependency} only to start"
+                continue
             assert condition == "service_healthy", f"{name} waits for {dependency} only to start"
-            assert "healthcheck" in services[dependency] and order.index(dependency) < order.index(name)
+            assert "healthcheck" in services[dependency]
 
 
 def test_service_healthchecks_ask_the_health_service_of_their_own_module(services) -> None:
@@ -153,7 +199,7 @@ def test_service_healthchecks_ask_the_health_service_of_their_own_module(service
         module, _ = module_of(service)
         assert service["healthcheck"]["test"] == ["CMD", "healthcheck", module]
     for name, service in by_default(services).items():
-        if name not in ours(services):
+        if name not in ours(services) and name not in steps(services):
             assert "pg_isready" in " ".join(service["healthcheck"]["test"])
 
 
@@ -190,9 +236,12 @@ def test_databases_keep_their_data_in_declared_named_volumes() -> None:
     for file in FILES:
         compose = load(file)
         for name, service in by_default(compose["services"]).items():
-            if name in ours(compose["services"]):
+            if name in ours(compose["services"]) or name in steps(compose["services"]):
                 assert not service.get("volumes"), "the services keep no state"
                 continue
-            assert all(volume["type"] == "volume" for volume in service["volumes"]), "no host folders"
-            sources = [volume["source"] for volume in service["volumes"]]
-            assert sources and all(source in compose["volumes"] for source in sources)
+            # Data in named volumes; besides them only read-only files of deploy/ (the roles script).
+            data = [v["source"] for v in service["volumes"] if v["type"] == "volume"]
+            assert data and all(source in compose["volumes"] for source in data)
+            files = [v for v in service["volumes"] if v["type"] != "volume"]
+            assert all(v["type"] == "bind" and v.get("read_only") for v in files), "no writable host folders"
+            assert all(Path(v["source"]).is_file() and DEPLOY in Path(v["source"]).parents for v in files), files

@@ -94,7 +94,16 @@ def duration_seconds(text: str) -> float:
     return sum(float(amount) * units[unit] for amount, unit in parts)
 
 
-def ours(services: Mapping[str, Any]) -> dict[str, Any]:
-    """Returns the services that run this repository's image: the one that builds it, and those that share its tag."""
+def _our_image(services: Mapping[str, Any]) -> dict[str, Any]:
     built = {service["image"] for service in services.values() if "build" in service}
     return {name: service for name, service in services.items() if service.get("image") in built}
+
+
+def ours(services: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns the long-running services of this repository's image: the one that builds it, and those that share its tag."""
+    return {name: service for name, service in _our_image(services).items() if service.get("restart") != "no"}
+
+
+def steps(services: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns the one-shot steps of this repository's image (`restart: "no"`, e.g. `migrate`)."""
+    return {name: service for name, service in _our_image(services).items() if service.get("restart") == "no"}
