@@ -29,7 +29,7 @@ from tests.support.deploy import kustomize
 from tests.support.deploy.code import module_command
 from tests.support.deploy.compose import command, depends_on, environment, load, ours, start_order, steps
 from tests.support.deploy.image import parse
-from tests.support.deploy.pods import containers
+from tests.support.deploy.pods import Container, containers, job_containers
 from tests.support.processes import PORT_VARIABLE, ROOT, ServiceProcess
 from users.v1 import command_service_pb2, command_service_pb2_grpc, query_service_pb2, query_service_pb2_grpc
 
@@ -184,22 +184,35 @@ def test_the_services_reach_serving_configured_only_by_the_compose_environment(
     round_trip(running["command_service"].address, running["query_service"].address)
 
 
-def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_database, deployed) -> None:
+def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(cluster, new_database, deployed) -> None:
     build = kustomize.build(DEPLOY / "k8s" / "overlays" / "dev")
-    secrets: dict[tuple[str, str], str] = {}
-    running: dict[str, list[DeployedProcess]] = {}
-    # Kubernetes starts every replica at once, in no order: migrations must cope.
-    for container in containers(build):
-        for reference, variable in container.from_secrets.items():
-            if reference[1] == "password":  # the test cluster trusts loopback: any password does
-                container.env[variable] = "unused-by-trust"
-            else:
-                container.env[variable] = secrets.setdefault(reference, new_database(reference[0][:5]))
-        if "READ_MODEL_REPLICA_DSN" in container.env:
+    databases: dict[str, str] = {}
+
+    def resolve_secrets(container: Container) -> dict[str, str]:
+        # One test database per CloudNativePG Cluster (`<cluster>-app`, `<cluster>-<role>` Secrets),
+        # owned by the owner role as the Cluster's initdb makes it; each DSN keeps its role.
+        env = dict(container.env)
+        for (secret, key), variable in container.from_secrets.items():
+            if key == "password":  # the test cluster trusts loopback: any password does
+                env[variable] = "unused-by-trust"
+            elif key == "uri":
+                database = secret.rsplit("-", 1)[0]
+                if database not in databases:
+                    databases[database] = new_database(database[:5])
+                    give_to_owner(cluster.dsn(), conninfo_to_dict(databases[database])["dbname"])
+                user = "users_owner" if secret.endswith("-app") else conninfo_to_dict(env[variable])["user"]
+                env[variable] = make_conninfo(databases[database], user=user)
+        if "READ_MODEL_REPLICA_DSN" in env:
             # read-model-r: every instance of the dev overlay's one-instance Cluster, its primary. Laid
             # over READ_MODEL_DSN as there, so the query service takes its replica path to the same server.
-            assert container.env["READ_MODEL_REPLICA_DSN"] == "host=read-model-r"
-            container.env["READ_MODEL_REPLICA_DSN"] = "host=127.0.0.1"
+            assert env["READ_MODEL_REPLICA_DSN"] == "host=read-model-r"
+            env["READ_MODEL_REPLICA_DSN"] = "host=127.0.0.1"
+        return env
+
+    for job in job_containers(build):  # the migrate Job, before the pods it lets become ready
+        run_step(job.spec["command"], resolve_secrets(job))
+    running: dict[str, list[DeployedProcess]] = {}
+    for container in containers(build):
         autoscaler = next(
             (
                 h
@@ -210,7 +223,7 @@ def test_the_dev_overlay_replicas_reach_serving_when_all_start_at_once(new_datab
         )
         replicas = autoscaler["spec"]["minReplicas"] if autoscaler else container.deployment["spec"]["replicas"]
         for _ in range(min(replicas, 2)):
-            process = deployed(container.spec["command"], dict(container.env))
+            process = deployed(container.spec["command"], resolve_secrets(container))
             running.setdefault(process.module, []).append(process)
     assert set(running) == set(PORT_VARIABLE)
     for processes in running.values():

@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from tests.support.deploy import code, kustomize
 from tests.support.deploy.image import parse
-from tests.support.deploy.pods import Container, containers
+from tests.support.deploy.pods import Container, containers, job_containers
 from tests.support.processes import PORT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,31 +217,69 @@ def test_every_deployment_runs_the_one_image(build) -> None:
     assert len({c.spec["image"] for c in containers(build)}) == 1
 
 
-def test_services_sharing_a_database_read_its_dsn_from_the_same_secret(build) -> None:
+def database_of(container: Container, variable: str) -> str:
+    """The database a DSN variable names: its Secret is `<database>-app` (the owner) or `<database>-<role>`."""
+    ((secret, _),) = [ref for ref, v in container.from_secrets.items() if v == variable]
+    return secret.rsplit("-", 1)[0]
+
+
+def test_services_sharing_a_database_reach_the_same_one_each_with_its_own_secret(build) -> None:
     def settings(module: str) -> tuple[Any, Container]:
         container = next(c for c in containers(build) if module_of(c)[0] == module)
         return code.read_settings(module, container.env)[0], container
 
-    (command_side, _), (projector, _), (query, _) = (
+    (command_side, c), (projector, p), (query, q) = (
         settings(m) for m in ("command_service", "projector_service", "query_service")
     )
-    assert (projector.event_store.dsn, projector.event_store.schema) == (
-        command_side.event_store.dsn,
-        command_side.event_store.schema,
-    )
-    assert (projector.read_model.dsn, projector.read_model.schema) == (query.read_model.dsn, query.read_model.schema)
+    (migrate,) = job_containers(build)
+    assert database_of(c, "EVENT_STORE_DSN") == database_of(p, "EVENT_STORE_DSN")
+    assert database_of(c, "EVENT_STORE_DSN") == database_of(migrate, "EVENT_STORE_MIGRATION_DSN")
+    assert database_of(p, "READ_MODEL_DSN") == database_of(q, "READ_MODEL_DSN")
+    assert database_of(q, "READ_MODEL_DSN") == database_of(migrate, "READ_MODEL_MIGRATION_DSN")
+    secrets = [{s for s, _ in x.from_secrets} for x in (c, p, q)]
+    assert not (secrets[0] & secrets[1]) and not (secrets[1] & secrets[2]), "one login per service"
+    assert projector.event_store.schema == command_side.event_store.schema == migrate.env["EVENT_STORE_SCHEMA"]
+    assert projector.read_model.schema == query.read_model.schema == migrate.env["READ_MODEL_SCHEMA"]
     assert projector.projection_name == query.projection_name
     # The query service calls the projector dead after this long without a heartbeat.
     assert query.projector_stale_after > 2 * projector.heartbeat_interval
 
 
+def test_only_the_migrate_job_has_the_owners_credentials_and_runs_the_migrations(build) -> None:
+    (migrate,) = job_containers(build)
+    assert migrate.problems == []
+    assert migrate.spec["command"] == ["python", "-m", "eventkit.migrations"]
+    assert {s for s, _ in migrate.from_secrets} == {"write-model-app", "read-model-app"}
+    assert set(migrate.from_secrets.values()) == {
+        f"{db}_MIGRATION_{part}" for db in ("EVENT_STORE", "READ_MODEL") for part in ("DSN", "PASSWORD")
+    }
+    for container in containers(build):
+        assert not any(secret.endswith("-app") for secret, _ in container.from_secrets), container.name
+        assert not any("MIGRATION" in variable for variable in container.env), container.name
+    pod = next(j for j in build.of_kind("Job"))["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    assert migrate.spec["securityContext"]["readOnlyRootFilesystem"] is True
+
+
 def test_the_dev_overlay_gets_its_dsns_from_its_cloudnativepg_clusters() -> None:
     build = kustomize.build(RENDERED["dev"])
-    clusters = {c["metadata"]["name"] for c in build.of_kind("Cluster")}
-    assert clusters == {"write-model", "read-model"}
-    for container in containers(build):
-        assert container.external <= {"users-cqrs-page-token"}, "every DSN Secret comes from a Cluster"
-        assert {secret.removesuffix("-app") for secret, _ in container.from_secrets} <= clusters
+    clusters = {c["metadata"]["name"]: c for c in build.of_kind("Cluster")}
+    assert set(clusters) == {"write-model", "read-model"}
+    for container in containers(build) + job_containers(build):
+        assert container.external <= {"users-cqrs-page-token"}, "every DSN Secret comes from a Cluster or this overlay"
+        for (secret, key), variable in container.from_secrets.items():
+            if variable == "PAGE_TOKEN_SECRET":
+                continue
+            cluster = clusters[secret.rsplit("-", 1)[0]]
+            if secret.endswith("-app"):
+                assert cluster["spec"]["bootstrap"]["initdb"]["owner"] == "users_owner"
+                continue
+            # A managed role of that Cluster takes its password from this Secret, and the DSN logs in as it.
+            (role,) = [r for r in cluster["spec"]["managed"]["roles"] if r["passwordSecret"]["name"] == secret]
+            assert role["login"] and not role["superuser"] and not role["createrole"] and not role["createdb"]
+            if key == "uri":
+                assert conninfo_to_dict(container.env[variable])["user"] == role["name"]
+                assert conninfo_to_dict(container.env[variable])["host"] == f"{cluster['metadata']['name']}-rw"
 
 
 def test_every_secret_the_base_needs_from_outside_is_documented() -> None:

@@ -49,6 +49,7 @@ def _secret(build: Build, container: Container, variable: str, name: str, key: s
         values.update({k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()})
         if key in values:
             container.env[variable] = values[key]
+            container.from_secrets[(name, key)] = variable  # from a Secret all the same
         elif not optional:
             container.problems.append(f"{container.name}: Secret {name} has no key {key!r}")
         return
@@ -107,4 +108,13 @@ def containers(build: Build) -> list[Container]:
         resolve(build, deployment, spec)
         for deployment in build.of_kind("Deployment")
         for spec in deployment["spec"]["template"]["spec"]["containers"]
+    ]
+
+
+def job_containers(build: Build) -> list[Container]:
+    """Resolves every container of every Job (the migrate step) in a rendered build."""
+    return [
+        resolve(build, job, spec)
+        for job in build.of_kind("Job")
+        for spec in job["spec"]["template"]["spec"]["containers"]
     ]
