@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from command_service.domain import NewEvent
-from eventkit import codec, migrations, sealing
+from eventkit import codec, sealing, startup
 from eventkit.codec import RecordedEvent
 from eventkit.config import Database
 from eventkit.keystore import KeyStore
@@ -112,7 +112,7 @@ def wire(event_store: Database, key_store: Database) -> tuple[Callable[[], Conn]
         conn = connect_events()
         # The key table must exist before the first append, also when it shares the event store.
         if keys.shares_event_store and not key_table_ready.is_set():
-            migrations.apply(conn, "key_store", key_store.schema)
+            startup.prepare(key_store, "key_store")  # as the owner when given its DSN, else a version check
             key_table_ready.set()
         return conn
 

@@ -96,6 +96,8 @@ def prepare_local(cluster_dsn: Callable[[str], str], env: Mapping[str, str]) -> 
         give_to_owner(cluster_dsn("postgres"), name)
         owned = {f"{name.upper()}_MIGRATION_DSN": as_user(cluster_dsn(name), OWNER)}
         applied += startup.migrate(read({**env, **owned}, dsn_required=False), name)
+        if name == "event_store":  # the users' data keys live beside the events
+            applied += startup.migrate(config.key_store({**env, **owned}, dsn_required=False), "key_store")
     return applied
 
 

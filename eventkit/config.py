@@ -176,12 +176,21 @@ def _tracing(env: Mapping[str, str]) -> bool:
     return value == "otlp"
 
 
-def key_store(env: Mapping[str, str] = os.environ) -> Database:
+def key_store(env: Mapping[str, str] = os.environ, dsn_required: bool = True) -> Database:
     """Reads where the users' data keys live: by default the event store's database, in a schema of their own."""
+    own = env.get("KEY_STORE_DSN", "").strip()
+    # Beside the event store (the default), its owner migrates the key table too.
+    migration = (
+        env.get("KEY_STORE_MIGRATION_DSN", "").strip() if own else env.get("EVENT_STORE_MIGRATION_DSN", "").strip()
+    )
+    migration_password = env.get("KEY_STORE_MIGRATION_PASSWORD" if own else "EVENT_STORE_MIGRATION_PASSWORD")
     return Database(
-        dsn=env.get("KEY_STORE_DSN", "").strip() or _required(env, "EVENT_STORE_DSN"),
+        dsn=own or (_required(env, "EVENT_STORE_DSN") if dsn_required else env.get("EVENT_STORE_DSN", "").strip()),
         schema=_schema(env, "KEY_STORE_SCHEMA", "user_keys"),
         pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
+        migration_dsn=migration or None,
+        migration_password=migration_password or None,
+        roles=roles(env),
     )
 
 

@@ -1,6 +1,7 @@
 """`python -m eventkit.migrations`: brings the event store and the read model up to date as their owner, then exits.
 
-Reads EVENT_STORE_MIGRATION_DSN and READ_MODEL_MIGRATION_DSN (either or both), the schemas, and
+Reads EVENT_STORE_MIGRATION_DSN (which also migrates the key store beside it, unless KEY_STORE_DSN
+and KEY_STORE_MIGRATION_DSN name another database) and READ_MODEL_MIGRATION_DSN, the schemas, and
 the role names to grant (DB_ROLE_*). The services then run with their own, unprivileged DSNs.
 """
 
@@ -19,6 +20,8 @@ def main() -> int:
     logs.configure(settings.log_level, settings.log_format, "migrations")
     targets = [
         (config.load(lambda: config.event_store(dsn_required=False), "migrations"), "event_store"),
+        # The users' data keys: beside the event store unless KEY_STORE_DSN names another database.
+        (config.load(lambda: config.key_store(dsn_required=False), "migrations"), "key_store"),
         (config.load(lambda: config.read_model(dsn_required=False), "migrations"), "read_model"),
     ]
     todo = [(database, component) for database, component in targets if database.migration_dsn]

@@ -25,11 +25,17 @@ log = logging.getLogger(__name__)
 _GRANTS: dict[str, list[tuple[str, str]]] = {
     "event_store": [("command", "SELECT, INSERT"), ("projector", "SELECT")],
     "read_model": [("projector", "SELECT, INSERT, UPDATE, DELETE"), ("query", "SELECT")],
+    # Keys are made and destroyed (ForgetUser) by the command service, read by the projector.
+    "key_store": [("command", "SELECT, INSERT, DELETE"), ("projector", "SELECT")],
 }
 
 # Tables every role may only read: the migration record (how a service checks the version) and the
 # page-token key (the query service signs with it; nobody may swap it).
-_READ_ONLY = {"event_store": ["event_store_migrations"], "read_model": ["read_model_migrations", "page_token_key"]}
+_READ_ONLY = {
+    "event_store": ["event_store_migrations"],
+    "read_model": ["read_model_migrations", "page_token_key"],
+    "key_store": ["key_store_migrations"],
+}
 
 
 def existing(conn: psycopg.Connection[Any], names: list[str]) -> set[str]:

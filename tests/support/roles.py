@@ -5,7 +5,7 @@ from __future__ import annotations
 from devtools.roles import as_user, service_roles
 
 ROLE_OF = service_roles()
-_COMPONENTS = ("EVENT_STORE", "READ_MODEL")
+_COMPONENTS = ("EVENT_STORE", "READ_MODEL", "KEY_STORE")
 
 
 def as_role(dsn: str, role: str) -> str:
