@@ -17,7 +17,11 @@ from eventkit.migrations import grants
 log = logging.getLogger(__name__)
 
 _warned: set[tuple[str, str]] = set()
-MIGRATION_VARIABLES = {"event_store": "EVENT_STORE_MIGRATION_DSN", "read_model": "READ_MODEL_MIGRATION_DSN"}
+MIGRATION_VARIABLES = {
+    "event_store": "EVENT_STORE_MIGRATION_DSN",
+    "read_model": "READ_MODEL_MIGRATION_DSN",
+    "key_store": "KEY_STORE_MIGRATION_DSN (EVENT_STORE_MIGRATION_DSN when the keys live beside the events)",
+}
 
 
 class SchemaNotReady(psycopg.OperationalError):

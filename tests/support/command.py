@@ -27,7 +27,10 @@ def command_settings(database: Database, **env: str) -> config.CommandSettings:
     }
     if database.migration_dsn:
         base["EVENT_STORE_MIGRATION_DSN"] = database.migration_dsn
-    return config.command_settings({**base, **env})
+    merged = {**base, **env}
+    if "KEY_STORE_DSN" in merged:  # a key store of its own: migrated, like the rest, as the test superuser
+        merged.setdefault("KEY_STORE_MIGRATION_DSN", merged["KEY_STORE_DSN"])
+    return config.command_settings(merged)
 
 
 @contextlib.contextmanager
