@@ -55,7 +55,7 @@ run-command run-projector run-query: run-%: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The hostile-input property test with 4,000 generated requests per RPC test (28,000 in all), not 400.
+# The hostile-input property test with 4,000 generated requests per RPC test (32,000 in all), not 400.
 fuzz: install
 	USERS_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/e2e/test_hostile_input_property.py
 

@@ -30,7 +30,7 @@ from users.v1 import command_service_pb2 as cpb
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
 from users.v1 import query_service_pb2 as qpb
 
-# Examples per test: 7 tests, so "ci" is 2,800 cases and "fuzz" 28,000.
+# Examples per test: 8 tests, so "ci" is 3,200 cases and "fuzz" 32,000.
 settings.register_profile(
     "ci", max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -146,6 +146,18 @@ def test_delete_user(stack: Stack, stubs: Any, data: st.DataObject) -> None:
 
 
 @given(data=st.data())
+def test_forget_user(stack: Stack, stubs: Any, data: st.DataObject) -> None:
+    # Forgets only users made for this case, as DeleteUser does.
+    target = stubs[0].AddUser(cpb.AddUserRequest(name="to forget"), timeout=10).user.id
+    request = cpb.ForgetUserRequest(
+        id=data.draw(st.one_of(st.just(target), HOSTILE_TEXT), "id"), request_id=data.draw(request_ids(), "request_id")
+    )
+    before = events(stack)
+    _, error = answered(lambda: stubs[0].ForgetUser(request, timeout=10))
+    expect_no_append(stack, before, error)
+
+
+@given(data=st.data())
 def test_get_user(stubs: Any, known: list[str], data: st.DataObject) -> None:
     request = qpb.GetUserRequest(id=data.draw(ids(known), "id"), min_position=data.draw(INT64, "min_position"))
     answered(lambda: stubs[1].GetUser(request, timeout=10))
@@ -205,6 +217,7 @@ METHODS = [
     ("/users.v1.CommandService/AddUser", 0, False),
     ("/users.v1.CommandService/EditUser", 0, False),
     ("/users.v1.CommandService/DeleteUser", 0, False),
+    ("/users.v1.CommandService/ForgetUser", 0, False),
     ("/users.v1.QueryService/GetUser", 1, False),
     ("/users.v1.QueryService/ListUsers", 1, False),
     ("/users.v1.QueryService/StreamEvents", 1, True),
