@@ -188,6 +188,7 @@ def key_store(env: Mapping[str, str] = os.environ, dsn_required: bool = True) ->
         dsn=own or (_required(env, "EVENT_STORE_DSN") if dsn_required else env.get("EVENT_STORE_DSN", "").strip()),
         schema=_schema(env, "KEY_STORE_SCHEMA", "user_keys"),
         pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
+        password=None if own else env.get("EVENT_STORE_PASSWORD") or None,  # beside the events, the same login
         migration_dsn=migration or None,
         migration_password=migration_password or None,
         roles=roles(env),
