@@ -299,7 +299,8 @@ def test_with_cloudnativepg_the_query_service_reads_its_standbys_and_keeps_the_p
     for overlay, host in (("base", None), ("dev", "read-model-r")):  # dev: one instance, -ro has none
         (query,) = [c for c in containers(kustomize.build(RENDERED[overlay])) if module_of(c)[0] == "query_service"]
         settings = code.read_settings("query_service", query.env)[0]
-        assert settings.read_model.dsn == "postgresql://read-model-app.secret/uri"
+        # The primary through the query service's own login (the read-model-query Secret).
+        assert query.from_secrets[("read-model-query", "uri")] == "READ_MODEL_DSN"
         if host is None:
             assert settings.replica is None
         else:
