@@ -29,6 +29,10 @@ _GRANTS: dict[str, list[tuple[str, str]]] = {
     "key_store": [("command", "SELECT, INSERT, DELETE"), ("projector", "SELECT")],
 }
 
+# Caches a role rewrites on top of the component's grants: the command service keeps each user's
+# stream head (a fold of its events, never the truth) beside the immutable events.
+_MUTABLE_CACHES = {"event_store": {"stream_heads": ("command", "UPDATE")}}
+
 # Tables every role may only read: the migration record (how a service checks the version) and the
 # page-token key (the query service signs with it; nobody may swap it).
 _READ_ONLY = {
@@ -78,6 +82,11 @@ def grant(conn: psycopg.Connection[Any], component: str, schema: str, roles: Rol
             conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(read_only, role))
             conn.execute(sql.SQL("GRANT " + privileges + " ON {} TO {}").format(tables, role))
             granted.append(name)
+        for table, (kind, privilege) in _MUTABLE_CACHES.get(component, {}).items():
+            role_name = getattr(roles, kind)
+            if table in names and role_name in present:
+                target = sql.Identifier(schema, table)
+                conn.execute(sql.SQL("GRANT " + privilege + " ON {} TO {}").format(target, sql.Identifier(role_name)))
     return granted
 
 

@@ -105,6 +105,9 @@ def test_the_command_role_may_only_append_and_read_events(databases) -> None:
     dsn = as_role(databases.event_store, ROLES.command)
     assert refused(dsn, INSERT_EVENT, "SELECT * FROM event_store.events") is None
     assert refused(dsn, "SELECT version FROM event_store.event_store_migrations") is None  # the version check
+    # Its stream heads are a cache it rewrites (never the truth): UPDATE there, and only there.
+    assert refused(dsn, "UPDATE event_store.stream_heads SET checksum = 'x'") is None
+    assert refused(dsn, "DELETE FROM event_store.stream_heads") is psycopg.errors.InsufficientPrivilege
     assert refused(as_role(databases.read_model, ROLES.command), "SELECT 1") is psycopg.OperationalError  # no CONNECT
 
 
