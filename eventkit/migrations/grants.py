@@ -33,6 +33,10 @@ _GRANTS: dict[str, list[tuple[str, str]]] = {
 # stream head (a fold of its events, never the truth) beside the immutable events.
 _MUTABLE_CACHES = {"event_store": {"stream_heads": ("command", "UPDATE")}}
 
+# Roles that may create temporary tables in the database: the projector stages each batch in one
+# (COPY into a session's temporary table, then one merge); they vanish with the session.
+_TEMPORARY = {"read_model": ["projector"]}
+
 # Tables every role may only read: the migration record (how a service checks the version) and the
 # page-token key (the query service signs with it; nobody may swap it).
 _READ_ONLY = {
@@ -73,7 +77,8 @@ def grant(conn: psycopg.Connection[Any], component: str, schema: str, roles: Rol
         ]
         tables = sql.SQL(", ").join([sql.Identifier(schema, n) for n in names if n not in _READ_ONLY[component]])
         read_only = sql.SQL(", ").join([sql.Identifier(schema, n) for n in names if n in _READ_ONLY[component]])
-        _close_database(conn, [name for name, _ in wanted if name in present])
+        temporary = [getattr(roles, kind) for kind in _TEMPORARY.get(component, [])]
+        _close_database(conn, [name for name, _ in wanted if name in present], [t for t in temporary if t in present])
         for name, privileges in wanted:
             if name not in present:
                 continue
@@ -90,8 +95,8 @@ def grant(conn: psycopg.Connection[Any], component: str, schema: str, roles: Rol
     return granted
 
 
-def _close_database(conn: psycopg.Connection[Any], allowed: list[str]) -> None:
-    """Lets only the owner and `allowed` connect, and nobody create temporary tables.
+def _close_database(conn: psycopg.Connection[Any], allowed: list[str], temporary: list[str]) -> None:
+    """Lets only the owner and `allowed` connect, and only `temporary` create temporary tables.
 
     PostgreSQL grants CONNECT and TEMPORARY on every database to PUBLIC: without this, the query
     service's role could connect to the event store. Needs the database's owner; a migrating
@@ -113,3 +118,5 @@ def _close_database(conn: psycopg.Connection[Any], allowed: list[str]) -> None:
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     for name in allowed:
         conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(database, sql.Identifier(name)))
+    for name in temporary:
+        conn.execute(sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(database, sql.Identifier(name)))

@@ -117,12 +117,14 @@ def test_the_projector_role_reads_events_and_writes_only_the_read_model_rows(dat
     assert refused(es, INSERT_EVENT) is psycopg.errors.InsufficientPrivilege
     assert refused(rm, "UPDATE read_model.users SET name = 'Ada King'", "DELETE FROM read_model.event_log") is None
     assert refused(rm, "UPDATE read_model.projection_checkpoint SET position = 1", "NOTIFY users_v1_projected") is None
+    assert refused(rm, "CREATE TEMPORARY TABLE staged (x int)") is None  # its batches are staged in one
     for forbidden in (
         "TRUNCATE read_model.users",
         "DROP TABLE read_model.users",
         "ALTER TABLE read_model.users ADD COLUMN x int",
         "CREATE TABLE read_model.mine (x int)",
         "DELETE FROM read_model.read_model_migrations",
+        "UPDATE read_model.page_token_key SET key = 'mine'",
     ):
         assert refused(rm, forbidden) is psycopg.errors.InsufficientPrivilege, forbidden
 
