@@ -84,20 +84,24 @@ def as_database(dsn: str, database: str) -> str:
 def prepare_local(cluster_dsn: Callable[[str], str], env: Mapping[str, str]) -> list[str]:
     """Sets up `make run`'s cluster as production runs: roles, databases the owner owns, migrations as the owner.
 
-    Returns what the migrations applied. `env` may name other schemas or role names.
+    Returns one line per migration applied. `env` may name other schemas or role names.
     """
     roles = config.roles(env)
     ensure_roles(cluster_dsn("postgres"), roles)
-    applied = []
+    applied: list[str] = []
     for name, read in (("event_store", config.event_store), ("read_model", config.read_model)):
         with psycopg.connect(cluster_dsn("postgres"), autocommit=True) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         give_to_owner(cluster_dsn("postgres"), name)
-        owned = {f"{name.upper()}_MIGRATION_DSN": as_user(cluster_dsn(name), OWNER)}
-        applied += startup.migrate(read({**env, **owned}, dsn_required=False), name)
+        owned = {**env, f"{name.upper()}_MIGRATION_DSN": as_user(cluster_dsn(name), OWNER)}
+        targets = [(read(owned, dsn_required=False), name)]
         if name == "event_store":  # the users' data keys live beside the events
-            applied += startup.migrate(config.key_store({**env, **owned}, dsn_required=False), "key_store")
+            targets.append((config.key_store(owned, dsn_required=False), "key_store"))
+        for database, component in targets:
+            applied += [
+                f"applied migration {m} to schema {database.schema}" for m in startup.migrate(database, component)
+            ]
     return applied
 
 

@@ -14,7 +14,7 @@ from devtools.pgbinaries import ensure_bindir
 from devtools.pgcluster import Cluster, reachable_by, runtime_account
 from devtools.processes import PORTS, ROOT, ServiceFailed, ServiceProcess, port_taken, set_death_signal
 from devtools.reaping import stop_processes
-from devtools.roles import local_service_env, prepare_local
+from devtools.roles import OWNER, local_service_env, prepare_local
 from devtools.runfiles import SUPERVISOR, RunFiles, short_name
 from devtools.secrets import page_token_secret
 
@@ -135,7 +135,9 @@ def run() -> int:
     try:
         cluster.init()
         cluster.start()
-        prepare_local(cluster.dsn, os.environ)  # roles, databases the owner owns, migrations as the owner
+        # Roles, databases the owner owns, migrations as the owner: the services then need only their roles.
+        for line in prepare_local(cluster.dsn, os.environ):
+            print(f"migrations (as {OWNER}): {line}", flush=True)
         env = stack_env(cluster, ports)
         files.write_pid(SUPERVISOR, os.getpid())
         files.write_env(env, os.getpid())
