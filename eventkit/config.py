@@ -320,7 +320,7 @@ def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
         replica=read_model_replica(env, database),
         workers=_workers(env),
         max_streams=_int(env, "STREAM_MAX_PER_PROCESS", 1000, minimum=1),
-        max_streams_per_connection=_int(env, "STREAM_MAX_PER_CONNECTION", 32, minimum=1),
+        max_streams_per_connection=_int(env, "STREAM_MAX_PER_CONNECTION", 256, minimum=1),
         max_wait=_float(env, "READ_MAX_WAIT_SECONDS", 30.0),
     )
 

@@ -57,7 +57,7 @@ class QueryService(pb_grpc.QueryServiceServicer):
         self._tokens = tokens
         self._buffer = buffer
         self._heartbeat = heartbeat
-        self._limits = limits or StreamLimits(per_process=1000, per_connection=32)
+        self._limits = limits or StreamLimits(per_process=1000, per_connection=256)
         self._max_wait = max_wait
 
     def _require_ready(self) -> None:

@@ -24,6 +24,14 @@ from tests.support.processes import ServiceProcess
 from tests.support.roles import least_privilege
 
 
+class ClusterWithRoles(Cluster):
+    """A cluster whose start also creates the service roles, as every test cluster has them."""
+
+    def start(self, timeout: float = 60.0) -> None:
+        super().start(timeout)
+        ensure_roles(self.dsn())  # idempotent: a restart finds them there
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     """A private, non-durable PostgreSQL cluster for the whole run, removed afterwards."""
@@ -44,7 +52,7 @@ def own_cluster() -> Iterator[Cluster]:
     """A cluster of the test's own, created but not started, so the test controls outages."""
     base = Path(tempfile.mkdtemp(prefix="users-cqrs-outage-"))
     os.chmod(base, 0o755)
-    own = Cluster(base / "data", free_port(), durable=False)
+    own = ClusterWithRoles(base / "data", free_port(), durable=False)
     own.init()
     yield own
     own.stop(fast=False)

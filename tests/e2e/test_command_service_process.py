@@ -10,7 +10,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2
 
-from devtools.roles import ensure_roles
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as pb
@@ -40,7 +39,6 @@ def test_a_service_started_before_its_database_serves_once_the_database_appears_
     assert add_user_code(command.address) == grpc.StatusCode.UNAVAILABLE
 
     own_cluster.start()
-    ensure_roles(own_cluster.dsn())  # the service runs as its own role, as every test service does
     own_cluster.create_database("es")
     command.wait_serving(timeout=60)
     first = add_user(command.address, "after start")

@@ -45,7 +45,9 @@ def projector_env(event_store: Database, read_model: Database, **overrides: str)
         "EVENT_STORE_SCHEMA": event_store.schema,
         "READ_MODEL_DSN": read_model.dsn,
         "READ_MODEL_SCHEMA": read_model.schema,
-        # The projector migrates the read model (and rebuilds) as its owner, here the test superuser.
+        # Migrations (and rebuilds) as the owner, here the test superuser; a command service started
+        # with this environment (the chaos fleet does) migrates the event store with it.
+        "EVENT_STORE_MIGRATION_DSN": event_store.migration_dsn or event_store.dsn,
         "READ_MODEL_MIGRATION_DSN": read_model.migration_dsn or read_model.dsn,
         **TEST_ENV,
     }

@@ -49,7 +49,7 @@ def query_settings(
     projection: str,
     replica: Database | None = None,
     max_streams: int = 1000,
-    max_streams_per_connection: int = 32,
+    max_streams_per_connection: int = 256,
     max_wait: float = 30.0,
 ) -> config.QuerySettings:
     """Returns the settings the service would read from an environment with these values."""
@@ -89,7 +89,7 @@ def query_server(
     pool_timeout: float = 10.0,
     replica: Database | None = None,
     max_streams: int = 1000,
-    max_streams_per_connection: int = 32,
+    max_streams_per_connection: int = 256,
     max_wait: float = 30.0,
 ) -> Iterator[QueryServer]:
     """Serves QueryService on 127.0.0.1:<free port> until the block ends, wired as `__main__` wires it."""
