@@ -131,11 +131,6 @@ def round_trip(command_address: str, query_address: str) -> None:
     assert found.user.name == name
 
 
-def local_ports(env: dict[str, str]) -> dict[str, str]:
-    """Returns `env` with a free metrics port: containers each have their own network, processes here share one."""
-    return {**env, "METRICS_PORT": str(free_port())} if "METRICS_PORT" in env else env
-
-
 def run_step(argv: list[str] | None, env: dict[str, str]) -> None:
     """Runs a one-shot step (`migrate`) with the environment the file gives its container, to success."""
     assert argv and argv[:2] == ["python", "-m"], argv
@@ -170,7 +165,7 @@ def test_the_services_reach_serving_configured_only_by_the_compose_environment(
 
     def rewritten(name: str) -> dict[str, str]:
         env = environment(services[name])
-        return local_ports({k: here(v) if k.endswith("_DSN") else v for k, v in env.items()})
+        return {k: here(v) if k.endswith("_DSN") else v for k, v in env.items()}
 
     for name, step in steps(services).items():  # compose runs it before anything that waits for it
         run_step(command(step), rewritten(name))
@@ -289,12 +284,10 @@ def test_a_password_with_uri_and_keyword_metacharacters_works_as_compose_passes_
 
     def here(name: str) -> dict[str, str]:
         env = environment(services[name])  # only where the server is: the credentials stay as the file gives them
-        return local_ports(
-            {
-                k: make_conninfo(v, host="127.0.0.1", port=password_cluster.port) if k.endswith("_DSN") else v
-                for k, v in env.items()
-            }
-        )
+        return {
+            k: make_conninfo(v, host="127.0.0.1", port=password_cluster.port) if k.endswith("_DSN") else v
+            for k, v in env.items()
+        }
 
     for name, step in steps(services).items():
         run_step(command(step), here(name))
