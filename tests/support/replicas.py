@@ -46,6 +46,18 @@ class ReplicaSet:
         dsn = f"postgresql://postgres@{hosts}/{name}?load_balance_hosts=random"
         return Database(dsn=dsn, schema="read_model", pool_size=pool_size)
 
+    def caught_up(self, index: int) -> None:
+        """Waits until replica `index` has replayed everything the primary had written when called."""
+        with psycopg.connect(self.primary.dsn(), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        with psycopg.connect(self.replicas[index].dsn(), autocommit=True) as conn:
+            wait_until(
+                lambda: conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [row[0]]).fetchone() == (True,),
+                timeout=30,
+                message=f"replica {index} replaying up to {row[0]}",
+            )
+
     @contextlib.contextmanager
     def paused(self, index: int = 0) -> Iterator[None]:
         """Pauses WAL replay on a replica for the block (pg_wal_replay_pause), then resumes it."""
