@@ -10,6 +10,8 @@ from typing import Any
 
 import grpc
 
+from eventkit.backoff import Backoff
+
 # No definite outcome: the command may or may not have been stored, so it is sent again with the
 # same request id. CANCELLED, UNKNOWN and INTERNAL are counted apart: a correct server never sends
 # them, and the report shows how often it did.
@@ -23,7 +25,8 @@ INDEFINITE = frozenset(
     }
 )
 ATTEMPT_TIMEOUT = 5.0
-BACKOFF = 0.1  # between attempts, so a restarting service is not hammered; never a synchronisation
+# Between attempts, so a restarting service is not hammered; the one retry schedule (eventkit.backoff).
+FIRST_BACKOFF, MAX_BACKOFF = 0.05, 0.4
 
 
 class Unanswered(Exception):
@@ -39,6 +42,7 @@ def until_answered(
     give_up: Callable[[], bool],
 ) -> tuple[Any, grpc.StatusCode | None]:
     """Returns (response, None) or (None, definite error code); retries indefinite answers on any replica."""
+    backoff = Backoff(FIRST_BACKOFF, MAX_BACKOFF)
     while True:
         address = pick(addresses)
         try:
@@ -51,4 +55,4 @@ def until_answered(
                 retries[code.name] += 1
         if give_up():
             raise Unanswered(address)
-        time.sleep(BACKOFF)
+        time.sleep(backoff.next())

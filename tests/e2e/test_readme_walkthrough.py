@@ -269,6 +269,7 @@ def variables_read_by_the_code() -> set[str]:
     for path in [
         ROOT / "eventkit" / "config.py",
         ROOT / "eventkit" / "transport_settings.py",
+        ROOT / "eventkit" / "database_settings.py",
         *(ROOT / "devtools").glob("*.py"),
         *(ROOT / "users_client").glob("*.py"),
     ]:
