@@ -34,7 +34,7 @@ async def check_after(pool: AsyncConnectionPool[Any], hub: Hub, after: int, wait
         asked_at = await queries.clock(conn)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + min(wait, READING_WAIT_SECONDS)
-    while after > hub.head and hub.projector_alive():
+    while after > hub.head and await _projector_alive(pool, hub):
         async with pool.connection() as conn:
             reading = await queries.store_head(conn, hub.projection, asked_at)
         if reading is not None and reading.after_since:
@@ -49,3 +49,14 @@ async def check_after(pool: AsyncConnectionPool[Any], hub: Hub, after: int, wait
         if loop.time() >= give_up:
             return
         await hub.reached(after, LOOK_EVERY_SECONDS)  # also returns early if the read model gets there
+
+
+async def _projector_alive(pool: AsyncConnectionPool[Any], hub: Hub) -> bool:
+    """Tells whether the projector is alive, asking the read model when the hub has not seen it lately."""
+    if hub.projector_alive():
+        return True
+    # The hub looks once per poll interval: a request right after a projector (re)started would
+    # otherwise be let through unchecked although the projector is there to take a reading.
+    async with pool.connection() as conn:
+        checkpoint = await queries.checkpoint(conn, hub.projection)
+    return hub.counts_as_alive(checkpoint.seen_seconds_ago)

@@ -105,6 +105,10 @@ class Hub:
         read_at, age = self._seen
         return self._connected and age is not None and age + time.monotonic() - read_at < self._stale_after
 
+    def counts_as_alive(self, seen_seconds_ago: float | None) -> bool:
+        """Tells whether a projector last seen `seen_seconds_ago` (read just now) is within the stale threshold."""
+        return seen_seconds_ago is not None and seen_seconds_ago < self._stale_after
+
     async def reached(self, position: int, timeout: float) -> bool:
         """Waits until `head` >= position; returns False if `timeout` passes (or the hub closes) first."""
         if position <= self.head:
