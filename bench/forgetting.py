@@ -10,6 +10,7 @@ median is reported, so machine noise falls on both alike. Durable PostgreSQL, as
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 # Set before grpc is imported anywhere in this process (the cluster helper starts children).
@@ -43,7 +44,7 @@ BATCH = 1000
 def append_rate(event_store: Database, sealed: bool, edits: bool, seconds: float) -> float:
     """Returns events/s appended by THREADS threads for `seconds` (adds only, or one add then edits)."""
     if sealed:
-        connect, keys = keyring.wire(event_store, Database(event_store.dsn, "user_keys", 2))
+        connect, keys = keyring.wire(event_store, dataclasses.replace(event_store, schema="user_keys"))
         appender = Appender(connect, keys=keys)
     else:
         appender = Appender(migrating_connector(event_store, "event_store"))
@@ -135,8 +136,9 @@ def run(cluster: Cluster, rounds: int, seconds: float, projected: int) -> dict[s
             names = [f"es_{mode}_{round_}_{uuid.uuid4().hex[:6]}", f"rm_{mode}_{round_}_{uuid.uuid4().hex[:6]}"]
             for name in names:
                 cluster.create_database(name)
-            event_store = Database(cluster.dsn(names[0]), "event_store", 2)
-            read_model = Database(cluster.dsn(names[1]), "read_model", 2)
+            # The bench connects as its cluster's superuser, who also migrates (as the owner would).
+            event_store = Database(cluster.dsn(names[0]), "event_store", 2, migration_dsn=cluster.dsn(names[0]))
+            read_model = Database(cluster.dsn(names[1]), "read_model", 2, migration_dsn=cluster.dsn(names[1]))
             note("appends, AddUser (events/s)", mode, append_rate(event_store, mode == "sealed", False, seconds))
             note("appends, EditUser (events/s)", mode, append_rate(event_store, mode == "sealed", True, seconds))
             for name in names:
