@@ -80,5 +80,5 @@ class App:
             self._stopped.set()
 
     def wait(self) -> None:
-        """Blocks until `stop()` has finished."""
-        self._stopped.wait()
+        """Blocks the main thread until `stop()` has finished; signals still reach it (see server.py)."""
+        server.wait_in_main_thread(self._stopped)

@@ -254,6 +254,19 @@ def exit_process(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
+# CPython runs a Python signal handler only in the main thread, between bytecodes. The kernel may hand
+# SIGTERM to any thread that does not block it (a gRPC or database thread); a main thread asleep in
+# an untimed lock wait then never looks, and the signal is as good as lost (seen under load: a command
+# service that ignored SIGTERM for 30 s). A main thread that waits wakes this often to look.
+SIGNAL_CHECK_SECONDS = 0.1
+
+
+def wait_in_main_thread(done: threading.Event) -> None:
+    """Blocks the main thread until `done` is set, running pending signal handlers as it waits."""
+    while not done.wait(SIGNAL_CHECK_SECONDS):
+        pass
+
+
 def stop_on_signals(stop: Callable[[], None]) -> threading.Event:
     """Calls `stop` once on SIGTERM or SIGINT; returns an event set when a signal arrived."""
     requested = threading.Event()

@@ -43,7 +43,8 @@ class Outcome:
     cancelled: bool = False
 
 
-async def follow(stub, plan: Plan, target: asyncio.Future, fast_done: asyncio.Event) -> Outcome:
+async def follow(stub, plan: Plan, target: asyncio.Future, fast_done: asyncio.Event, ready: asyncio.Event) -> Outcome:
+    """Follows one stream; `ready` is set once it has caught up, stalled or cancelled."""
     request = pb.StreamEventsRequest(event_types=list(plan.types), user_id=plan.user_id)
     if plan.after is not None:
         request.after_position = plan.after
@@ -54,14 +55,18 @@ async def follow(stub, plan: Plan, target: asyncio.Future, fast_done: asyncio.Ev
         if kind == "event":
             e = message.event
             outcome.events.append(StoredEvent(e.position, e.type, e.user_id, e.version, e.name))
-        elif kind == "caught_up" and outcome.start is None:
-            outcome.start = message.caught_up.position  # a live-only subscriber starts here
+        elif kind == "caught_up":
+            ready.set()
+            if outcome.start is None:
+                outcome.start = message.caught_up.position  # a live-only subscriber starts here
         covered = max(covered, getattr(message, kind).position)
         if plan.slow and not stalled:
             stalled = True
+            ready.set()
             await fast_done.wait()
         if plan.cancel_after and len(outcome.events) >= plan.cancel_after:
             outcome.cancelled = True
+            ready.set()
             break
         if target.done() and covered >= target.result():
             break
@@ -118,7 +123,11 @@ async def scenario(system, rng: random.Random) -> tuple[list[Plan], list[Outcome
     await write(command, EARLY_EVENTS - len(watched), watched, rng)
     subscribers = plans(rng, watched, EARLY_EVENTS)
     target, fast_done = asyncio.get_running_loop().create_future(), asyncio.Event()
-    tasks = [asyncio.create_task(follow(query, plan, target, fast_done)) for plan in subscribers]
+    ready = [asyncio.Event() for _ in subscribers]
+    tasks = [asyncio.create_task(follow(query, p, target, fast_done, r)) for p, r in zip(subscribers, ready)]
+    # The others join while the late events are written; those that cancel or stall start first, so
+    # that each has the events it needs (up to 800 to cancel, over 256 to fall behind its buffer).
+    await asyncio.gather(*(r.wait() for r, plan in zip(ready, subscribers) if plan.slow or plan.cancel_after))
     await write(command, LATE_EVENTS, watched, rng)
     target.set_result(store_events(system.event_store)[-1].position)
     fast = [task for task, plan in zip(tasks, subscribers) if not plan.slow]
