@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -16,7 +15,8 @@ import pytest
 from devtools.pgcluster import free_port
 from eventkit.config import Database
 from tests.support.metrics import Scrape, scrape
-from tests.support.processes import ROOT, ServiceProcess
+from tests.support.monitoring import recorded_names, used_metric_names
+from tests.support.processes import ServiceProcess
 from tests.support.projector import projector_command, projector_env, start_projector
 from tests.support.prometheus import prometheus
 from tests.support.system import QUERY_TEST_ENV
@@ -25,7 +25,6 @@ from users.v1 import command_service_pb2 as cpb
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
 from users.v1 import query_service_pb2 as qpb
 
-MONITORING = ROOT / "deploy" / "monitoring"
 COMMAND = "users.v1.CommandService"
 GET_USER = {"grpc_service": "users.v1.QueryService", "grpc_method": "GetUser"}
 LIST_USERS = {"grpc_service": "users.v1.QueryService", "grpc_method": "ListUsers"}
@@ -187,36 +186,6 @@ def test_counters_move_exactly_for_three_appends_one_conflict_and_one_replay_and
     exported = set().union(*(observed.scrape(name).names for name in ("command", "projector", "query")))
     missing = {f"{where}: {name}" for where, name in used_metric_names() if name not in exported | recorded_names()}
     assert not missing, f"dashboards or rules use metrics no service exports: {sorted(missing)}"
-
-
-def used_metric_names() -> set[tuple[str, str]]:
-    """Returns (file and panel, metric name) for every metric a dashboard panel or an alert expression names."""
-    used = set()
-    for path in sorted(MONITORING.glob("grafana/*.json")):
-        dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                used |= {(f"{path.name} {panel['title']!r}", n) for n in metric_names(target["expr"])}
-    assert used, "no dashboard panels found"
-    for group in rule_groups():
-        for rule in group["rules"]:
-            used |= {(f"rules {rule.get('alert') or rule.get('record')}", n) for n in metric_names(rule["expr"])}
-    return used
-
-
-def rule_groups() -> list[dict]:
-    import yaml
-
-    return yaml.safe_load((MONITORING / "rules.yaml").read_text())["groups"]
-
-
-def recorded_names() -> set[str]:
-    return {rule["record"] for group in rule_groups() for rule in group["rules"] if "record" in rule}
-
-
-def metric_names(expr: str) -> set[str]:
-    """Returns the metric names in a PromQL expression: ours are `users_`/`grpc_server_` series and `users:` rules."""
-    return set(re.findall(r"\b(?:users_[a-z0-9_]+|grpc_server_[a-z0-9_]+|users:[a-z0-9_:]+)", expr))
 
 
 def test_one_correlation_id_follows_an_add_user_through_the_store_the_projector_log_and_the_stream(

@@ -11,10 +11,10 @@ import yaml
 
 from devtools import promtool
 from tests.support.deploy.compose import environment, load
+from tests.support.monitoring import MONITORING, rule_groups
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-MONITORING = DEPLOY / "monitoring"
 SERVICES = ("command_service", "projector_service", "query_service")
 
 
@@ -34,12 +34,7 @@ def test_the_alert_rules_pass_their_promtool_unit_tests(promtool_path: str) -> N
 
 
 def test_every_alert_the_rules_define_has_a_unit_test() -> None:
-    alerts = {
-        r["alert"]
-        for g in yaml.safe_load((MONITORING / "rules.yaml").read_text())["groups"]
-        for r in g["rules"]
-        if "alert" in r
-    }
+    alerts = {r["alert"] for g in rule_groups() for r in g["rules"] if "alert" in r}
     tested = {
         case["alertname"]
         for test in yaml.safe_load((MONITORING / "rules.test.yaml").read_text())["tests"]

@@ -15,6 +15,9 @@ import yaml
 KUBECTL = Path(sys.executable).parent / "kubectl"
 # The oldest Kubernetes the manifests claim to support (deploy/README.md) and the newest with schemas.
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+# The kustomizations the project ships: the base and the dev overlay.
+K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
+RENDERED = {"base": K8S / "base", "dev": K8S / "overlays" / "dev"}
 # CloudNativePG's custom resources: kubernetes-validate has no schema for them, so only these are skipped.
 CUSTOM_GROUPS = ("postgresql.cnpg.io/",)
 

@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.deploy import code
 from tests.support.deploy.kustomize import Build
 
 # The keys of the `<cluster>-app` Secret a CloudNativePG Cluster creates (its "Connecting from an
@@ -40,6 +41,11 @@ class Container:
     def name(self) -> str:
         """Returns `deployment/container`."""
         return f"{self.deployment['metadata']['name']}/{self.spec['name']}"
+
+
+def module_of(container: Container) -> tuple[str, list[str]]:
+    """The module and arguments a container runs."""
+    return code.module_command(container.spec["command"])
 
 
 def _secret(build: Build, container: Container, variable: str, name: str, key: str, optional: bool) -> None:
