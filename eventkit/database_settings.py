@@ -93,30 +93,53 @@ def roles(env: Mapping[str, str] = os.environ) -> Roles:
     )
 
 
-def event_store(env: Mapping[str, str] = os.environ, dsn_required: bool = True) -> Database:
-    """Reads where the event store lives (and, when given, the owner's DSN that migrates it)."""
+@dataclass(frozen=True)
+class _Variables:
+    """The environment variables that place one database and name its owner."""
+
+    dsn: str
+    schema: str
+    password: str
+    migration_dsn: str
+    migration_password: str
+
+
+EVENT_STORE_VARIABLES = _Variables(
+    "EVENT_STORE_DSN",
+    "EVENT_STORE_SCHEMA",
+    "EVENT_STORE_PASSWORD",
+    "EVENT_STORE_MIGRATION_DSN",
+    "EVENT_STORE_MIGRATION_PASSWORD",
+)
+READ_MODEL_VARIABLES = _Variables(
+    "READ_MODEL_DSN",
+    "READ_MODEL_SCHEMA",
+    "READ_MODEL_PASSWORD",
+    "READ_MODEL_MIGRATION_DSN",
+    "READ_MODEL_MIGRATION_PASSWORD",
+)
+
+
+def _database(env: Mapping[str, str], names: _Variables, default_schema: str, dsn_required: bool) -> Database:
     return Database(
-        dsn=_required(env, "EVENT_STORE_DSN") if dsn_required else env.get("EVENT_STORE_DSN", "").strip(),
-        schema=_schema(env, "EVENT_STORE_SCHEMA", "event_store"),
+        dsn=_required(env, names.dsn) if dsn_required else env.get(names.dsn, "").strip(),
+        schema=_schema(env, names.schema, default_schema),
         pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
-        password=env.get("EVENT_STORE_PASSWORD") or None,
-        migration_dsn=env.get("EVENT_STORE_MIGRATION_DSN", "").strip() or None,
-        migration_password=env.get("EVENT_STORE_MIGRATION_PASSWORD") or None,
+        password=env.get(names.password) or None,
+        migration_dsn=env.get(names.migration_dsn, "").strip() or None,
+        migration_password=env.get(names.migration_password) or None,
         roles=roles(env),
     )
+
+
+def event_store(env: Mapping[str, str] = os.environ, dsn_required: bool = True) -> Database:
+    """Reads where the event store lives (and, when given, the owner's DSN that migrates it)."""
+    return _database(env, EVENT_STORE_VARIABLES, "event_store", dsn_required)
 
 
 def read_model(env: Mapping[str, str] = os.environ, dsn_required: bool = True) -> Database:
     """Reads where the read model lives (and, when given, the owner's DSN that migrates it)."""
-    return Database(
-        dsn=_required(env, "READ_MODEL_DSN") if dsn_required else env.get("READ_MODEL_DSN", "").strip(),
-        schema=_schema(env, "READ_MODEL_SCHEMA", "read_model"),
-        pool_size=_int(env, "DB_POOL_SIZE", 8, minimum=1),
-        password=env.get("READ_MODEL_PASSWORD") or None,
-        migration_dsn=env.get("READ_MODEL_MIGRATION_DSN", "").strip() or None,
-        migration_password=env.get("READ_MODEL_MIGRATION_PASSWORD") or None,
-        roles=roles(env),
-    )
+    return _database(env, READ_MODEL_VARIABLES, "read_model", dsn_required)
 
 
 def read_model_replica(env: Mapping[str, str], primary: Database) -> Database | None:
