@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from eventkit import codec
+from eventkit import codec, ids
 from eventkit.codec import RecordedEvent
 from eventkit.errors import NotFound, UnreadableHistory, VersionConflict
 
@@ -129,7 +128,7 @@ def load(stream_id: str, events: Iterable[RecordedEvent]) -> UserState | None:
 def decide(command: Command, state: UserState | None) -> NewEvent | None:
     """Returns the one event `command` appends (None: a user already forgotten), or raises NotFound / VersionConflict."""
     if isinstance(command, AddUser):
-        return NewEvent(str(uuid.uuid4()), 1, codec.USER_ADDED, codec.encode(codec.USER_ADDED, command.name))
+        return NewEvent(ids.new_id(), 1, codec.USER_ADDED, codec.encode(codec.USER_ADDED, command.name))
     if isinstance(command, ForgetUser):
         # A deleted user can still be forgotten: deletion is soft, its names are still readable.
         if state is None:
