@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -28,3 +29,18 @@ def test_ids_made_in_later_milliseconds_sort_after_earlier_ones_and_none_repeats
     assert stamps == sorted(stamps)
     first_of_each = [made[stamps.index(stamp)] for stamp in sorted(set(stamps))]
     assert first_of_each == sorted(first_of_each)  # as text too, which is how PostgreSQL's uuid sorts
+
+
+def test_a_forked_child_makes_ids_from_bytes_of_its_own() -> None:
+    new_id()  # the parent now holds unused random bytes
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(child, 0)
+    made_by_child = os.read(read, 64).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert uuid.UUID(made_by_child).int & (1 << 74) - 1 != uuid.UUID(new_id()).int & (1 << 74) - 1
