@@ -59,6 +59,22 @@ def port_taken(host: str, port: int) -> bool:
     return False
 
 
+def listening_ports(pid: int) -> set[int]:
+    """Returns the TCP ports process `pid` has a listening socket on (from /proc, no tool needed)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def health_status(address: str, timeout: float = 1.0) -> int:
     """Returns a server's overall gRPC health status (SERVING = 1); raises grpc.RpcError if it does not answer."""
     import grpc  # imported late: the caller may have to set GRPC_ENABLE_FORK_SUPPORT first

@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from devtools.processes import listening_ports
 from tests.support.system import System, start_system
 from tests.support.waiting import wait_until
 from users.v1 import command_service_pb2 as cpb
@@ -25,22 +26,6 @@ def system(services, event_store, read_model) -> System:
 
 def children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def listening_ports(pid: int) -> set[int]:
-    """Returns the TCP ports process `pid` has a listening socket on (from /proc, no tool needed)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def test_workers_share_the_port_and_every_connection_reads_its_own_writes_and_follows_the_stream(system) -> None:
