@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,16 +76,23 @@ class Context:
         }
         return {key: value for key, value in env.items() if value}
 
-    def profile(self, *services: ServiceProcess) -> Profile:
-        """Returns a CPU profile over the given servers, PostgreSQL, the client processes and the bench itself."""
-        groups = {_label(s): (lambda pid=s.pid: cpu_of(pid)) for s in services}
+    def profile(
+        self, *services: ServiceProcess, extra: dict[str, Callable[[], float]] | None = None, waits_on: str = ""
+    ) -> Profile:
+        """Returns a CPU profile over the given servers, PostgreSQL, the client processes and the bench itself.
+
+        `extra` adds process groups (a replica's server, one query worker each); `waits_on` is the
+        DSN whose busy backends are sampled (the primary's by default).
+        """
+        groups: dict[str, Callable[[], float]] = {_label(s): functools.partial(cpu_of, s.pid) for s in services}
+        groups |= extra or {}
         assert self.cluster.process is not None
         postmaster = self.cluster.process.pid
         groups["postgres"] = lambda: tree_cpu(postmaster)
         client_pids = self.pool.pids()
         groups["clients"] = lambda: sum(cpu_of(pid) for pid in client_pids)
         groups["bench"] = lambda: cpu_of(os.getpid())
-        return Profile(groups, self.cluster.dsn())
+        return Profile(groups, waits_on or self.cluster.dsn())
 
 
 def _label(service: ServiceProcess) -> str:

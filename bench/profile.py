@@ -141,10 +141,11 @@ def describe(profile: dict[str, float]) -> str:
     if profile.get("machine", 0) >= 90 * cores:
         verdicts.append(f"the {cores:.0f} cores were saturated")
     # One Python process runs Python code on one core at a time (the GIL): near 100 % it is the ceiling.
+    # The clients and PostgreSQL servers (a primary, a replica) are many processes: no such ceiling.
     verdicts += [
         f"{name} was CPU-bound ({value:.0f}% of one core)"
         for name, value in processes
-        if value >= 85 and name not in ("clients", "postgres")
+        if value >= 85 and name != "clients" and not name.startswith("postgres")
     ]
     cpu = ", ".join(f"{name} {value:.0f}%" for name, value in processes)
     busy = profile.get("machine", 0)

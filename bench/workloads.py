@@ -22,9 +22,20 @@ def _name() -> str:
     return f"bench user {os.getpid()}-{threading.get_ident() % 10000}-{next(_serial)} {_PAD}"
 
 
-def _channel(shared: dict[str, Any], address: str) -> Any:
+def _channel(shared: dict[str, Any], address: str, own_connection: bool = False) -> Any:
+    """Returns the process's channel to `address`, or with `own_connection` a new one on a TCP connection of its own.
+
+    A connection is what the kernel hands to one of several query workers sharing a port
+    (SO_REUSEPORT): four client processes with one channel each would give two workers four
+    connections to split by chance, one channel per client gives them sixteen.
+    """
     import grpc
 
+    if own_connection:
+        # Channels with the same target share the process-wide subchannel pool, hence one connection.
+        channel = grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        shared.setdefault("closers", []).append(channel.close)
+        return channel
     key = f"channel:{address}"
     if key not in shared:
         shared[key] = grpc.insecure_channel(address)
@@ -89,7 +100,7 @@ def _get_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
     from users.v1 import query_service_pb2 as pb
     from users.v1 import query_service_pb2_grpc as pb_grpc
 
-    stub = pb_grpc.QueryServiceStub(_channel(shared, params["address"]))
+    stub = pb_grpc.QueryServiceStub(_channel(shared, params["address"], params.get("own_connection", False)))
     ids: list[str] = params["ids"]
     return lambda: stub.GetUser(pb.GetUserRequest(id=random.choice(ids)), timeout=30) and None
 
