@@ -1,10 +1,10 @@
-"""Queries: GetUser and ListUsers (pages of 50) at 16 clients over the projected users; a deep page against the first."""
+"""Queries: GetUser and ListUsers (pages of 50) at 16 clients over the projected users; a deep page against the first; GetUser's scale-out."""
 
 from __future__ import annotations
 
 import grpc
 
-from bench import load, measure, sql
+from bench import load, measure, scaleout, sql
 from bench.context import Context, require
 from bench.model import Figure, NotRunnable, SectionResult
 from users.v1 import query_service_pb2 as pb
@@ -18,7 +18,7 @@ ID_SAMPLE = 10_000
 
 
 def run(ctx: Context, result: SectionResult) -> None:
-    """Loads GetUser, the first ListUsers page and a page from the middle of the listing, one after the other."""
+    """Loads GetUser, the first ListUsers page and a page from the middle of the listing, then GetUser's scale-out curve."""
     require("query_service")
     if not ctx.read_model:
         raise NotRunnable("no projected read model (the projector section did not run)")
@@ -85,6 +85,7 @@ def run(ctx: Context, result: SectionResult) -> None:
         )
     )
     ctx.stop(service)
+    scaleout.run(ctx, result, ids)
 
 
 def _token_at(address: str, depth: int) -> tuple[str, int]:

@@ -1,0 +1,112 @@
+"""The GetUser scale-out curve's pure parts: its configurations, its series, and the note that reads its profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.measure import plural
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration: query-service processes on the port, and streaming replicas they read through."""
+
+    workers: int
+    replicas: int
+
+    @property
+    def label(self) -> str:
+        """Returns '1 query worker on the primary', '2 query workers through 1 replica'."""
+        where = "on the primary" if not self.replicas else f"through {plural(self.replicas, 'replica')}"
+        return f"{plural(self.workers, 'query worker')} {where}"
+
+
+# The first is the reference of the others; the replicated points come last, so one replica serves both.
+CONFIGURATIONS = (Point(1, 0), Point(2, 0), Point(1, 1), Point(2, 1))
+
+
+@dataclass
+class Measured:
+    """What one point's window gave: its rate, latency percentiles and CPU profile (% of one core)."""
+
+    point: Point
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    profile: dict[str, float] = field(default_factory=dict)
+
+
+def cpu_shares(profile: dict[str, float]) -> dict[str, float]:
+    """Sums a window's profile by role: the query processes, the clients, each PostgreSQL server, the machine."""
+    query = sum(value for name, value in profile.items() if name.startswith("query"))
+    return {
+        "query service": round(query, 1),
+        "clients": profile.get("clients", 0.0),
+        "postgres": profile.get("postgres", 0.0),
+        "postgres replica": profile.get("postgres replica", 0.0),
+        "machine": profile.get("machine", 0.0),
+        "cores": profile.get("cores", 0.0),
+    }
+
+
+def series(measured: list[Measured]) -> list[dict[str, Any]]:
+    """Returns the curve for the results JSON: one entry per point, its ratio to the first and its CPU by role."""
+    reference = measured[0].rate if measured else 0.0
+    return [
+        {
+            "workers": m.point.workers,
+            "replicas": m.point.replicas,
+            "label": m.point.label,
+            "rpc_per_s": round(m.rate, 1),
+            "ratio": round(m.rate / reference, 3) if reference else None,
+            "p50_ms": round(m.p50_ms, 2),
+            "p99_ms": round(m.p99_ms, 2),
+            "cpu_percent_of_one_core": cpu_shares(m.profile),
+        }
+        for m in measured
+    ]
+
+
+def _find(measured: list[Measured], workers: int, replicas: int) -> Measured | None:
+    return next((m for m in measured if m.point == Point(workers, replicas)), None)
+
+
+def _ratio(m: Measured | None, reference: Measured) -> str:
+    return f"{m.rate / reference.rate:.2f}x" if m and reference.rate else "not measured"
+
+
+def ceiling_note(measured: list[Measured]) -> str:
+    """Explains where the curve stops, from the points' CPU profiles (the cores, one worker's core, or neither)."""
+    if not measured or not measured[0].rate:
+        return "GetUser scale-out: no reference point, no curve."
+    one = measured[0]
+    two = _find(measured, 2, 0) or one
+    shares, alone = cpu_shares(two.profile), cpu_shares(one.profile)
+    cores = shares["cores"] or 1.0
+    text = (
+        f"GetUser scale-out on {cores:.0f} cores: 2 query workers give {_ratio(two, one)} of one worker's rate. "
+        f"One worker used {alone['query service']:.0f}% of one core"
+        + (" (its event loop's ceiling: one Python process, one core)" if alone["query service"] >= 85 else "")
+        + f"; with two, the machine was busy {shares['machine']:.0f}% of {cores * 100:.0f}%: "
+        f"the workers {shares['query service']:.0f}%, the clients {shares['clients']:.0f}%, "
+        f"PostgreSQL {shares['postgres']:.0f}%. "
+    )
+    if shares["machine"] >= 90 * cores:
+        text += (
+            "The cores are the ceiling: a second worker only gets what the clients and PostgreSQL leave "
+            "of the second core, so the rate cannot double here; on a machine with more cores it would go on. "
+        )
+    else:
+        text += "The cores were not all busy: the limit was elsewhere (see the profile of each point). "
+    replicated = [m for m in measured if m.point.replicas]
+    if replicated:
+        ratios = ", ".join(f"{_ratio(m, one)} with {plural(m.point.workers, 'worker')}" for m in replicated)
+        spent = max(cpu_shares(m.profile)["postgres replica"] for m in replicated)
+        text += (
+            f"Through a replica: {ratios}. The replica's server (up to {spent:.0f}% of a core) runs on the same "
+            "cores as the primary, the workers and the clients: a replica adds a server, not cores, so on one "
+            "machine it cannot raise the ceiling; it moves the reads' PostgreSQL work off the primary, which pays "
+            "when the replica has cores of its own."
+        )
+    return text
