@@ -76,37 +76,73 @@ def _ratio(m: Measured | None, reference: Measured) -> str:
     return f"{m.rate / reference.rate:.2f}x" if m and reference.rate else "not measured"
 
 
+def _cpu_ms(percent: float, rate: float) -> float:
+    """Returns the CPU milliseconds per call that `percent` of one core buys at `rate` calls/s."""
+    return 10 * percent / rate if rate else 0.0
+
+
 def ceiling_note(measured: list[Measured]) -> str:
     """Explains where the curve stops, from the points' CPU profiles (the cores, one worker's core, or neither)."""
     if not measured or not measured[0].rate:
         return "GetUser scale-out: no reference point, no curve."
     one = measured[0]
     two = _find(measured, 2, 0) or one
-    shares, alone = cpu_shares(two.profile), cpu_shares(one.profile)
-    cores = shares["cores"] or 1.0
+    text = _workers_text(one, two)
+    replicated = [m for m in measured if m.point.replicas]
+    if replicated:
+        text += " " + _replica_text(one, replicated)
+    return text
+
+
+def _workers_text(one: Measured, two: Measured) -> str:
+    alone, shares = cpu_shares(one.profile), cpu_shares(two.profile)
+    cores = shares["cores"] or alone["cores"] or 1.0
+    split = "/".join(f"{v:.0f}%" for k, v in sorted(two.profile.items()) if k.startswith("query worker "))
     text = (
         f"GetUser scale-out on {cores:.0f} cores: 2 query workers give {_ratio(two, one)} of one worker's rate. "
         f"One worker used {alone['query service']:.0f}% of one core"
         + (" (its event loop's ceiling: one Python process, one core)" if alone["query service"] >= 85 else "")
-        + f"; with two, the machine was busy {shares['machine']:.0f}% of {cores * 100:.0f}%: "
-        f"the workers {shares['query service']:.0f}%, the clients {shares['clients']:.0f}%, "
-        f"PostgreSQL {shares['postgres']:.0f}%. "
+        + f", and the machine was already busy {alone['machine']:.0f}% of {cores * 100:.0f}% (the clients "
+        f"{alone['clients']:.0f}%, PostgreSQL {alone['postgres']:.0f}%): at the same CPU per call a second "
+        f"worker could add at most {(cores * 100 / alone['machine'] - 1) if alone['machine'] else 0:.0%}. "
+        f"With two, the machine was busy {shares['machine']:.0f}%: the workers {shares['query service']:.0f}%"
+        + (
+            f" (split {split}: the kernel spreads connections by a hash of their addresses, not by load)"
+            if split
+            else ""
+        )
+        + f", the clients {shares['clients']:.0f}%, PostgreSQL {shares['postgres']:.0f}%. "
     )
     if shares["machine"] >= 90 * cores:
+        per_call = (_cpu_ms(alone["query service"], one.rate), _cpu_ms(shares["query service"], two.rate))
+        grows = per_call[1] > 1.1 * per_call[0]
         text += (
-            "The cores are the ceiling: a second worker only gets what the clients and PostgreSQL leave "
-            "of the second core, so the rate cannot double here; on a machine with more cores it would go on. "
+            "The cores are the ceiling: a second worker only gets what the clients and PostgreSQL leave of the "
+            f"second core, and the workers' CPU per call {'grows' if grows else 'stays'} "
+            f"({per_call[0]:.2f} ms with one, {per_call[1]:.2f} ms with two"
+            + (
+                "; likely because each event loop finds fewer calls per wake-up to share its fixed costs"
+                if grows
+                else ""
+            )
+            + "), so the rate cannot double here; with more cores the second worker would have one of its own."
         )
     else:
-        text += "The cores were not all busy: the limit was elsewhere (see the profile of each point). "
-    replicated = [m for m in measured if m.point.replicas]
-    if replicated:
-        ratios = ", ".join(f"{_ratio(m, one)} with {plural(m.point.workers, 'worker')}" for m in replicated)
-        spent = max(cpu_shares(m.profile)["postgres replica"] for m in replicated)
+        text += "The cores were not all busy: the limit was elsewhere (see the profile of each point)."
+    if two.p99_ms > 2 * one.p99_ms:
         text += (
-            f"Through a replica: {ratios}. The replica's server (up to {spent:.0f}% of a core) runs on the same "
-            "cores as the primary, the workers and the clients: a replica adds a server, not cores, so on one "
-            "machine it cannot raise the ceiling; it moves the reads' PostgreSQL work off the primary, which pays "
-            "when the replica has cores of its own."
+            f" p99 rose from {one.p99_ms:.0f} to {two.p99_ms:.0f} ms: on oversubscribed cores a worker that waits "
+            "for one holds every call on its connections."
         )
     return text
+
+
+def _replica_text(one: Measured, replicated: list[Measured]) -> str:
+    ratios = ", ".join(f"{_ratio(m, one)} with {plural(m.point.workers, 'worker')}" for m in replicated)
+    spent = max(cpu_shares(m.profile)["postgres replica"] for m in replicated)
+    return (
+        f"Through a replica: {ratios}. The replica's server (up to {spent:.0f}% of a core) does the reads' "
+        "PostgreSQL work the primary did, on the same cores as the primary, the workers and the clients: a "
+        "replica adds a server, not cores, so on one machine it cannot raise the ceiling; it takes that work "
+        "off the primary, which pays when the replica has cores of its own."
+    )

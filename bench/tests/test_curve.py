@@ -51,16 +51,22 @@ def test_the_note_names_the_saturated_cores_as_the_ceiling_and_what_a_replica_on
     note = curve.ceiling_note(_curve())
     assert "2 query workers give 1.30x" in note
     assert "One worker used 97% of one core (its event loop's ceiling" in note
-    assert "busy 195% of 200%" in note
+    assert "already busy 185% of 200%" in note
+    assert "a second worker could add at most 8%" in note
+    assert "With two, the machine was busy 195%: the workers 125% (split 65%/60%" in note
     assert "The cores are the ceiling" in note
+    assert "the workers' CPU per call stays (0.97 ms with one, 0.96 ms with two)" in note
+    assert "p99 rose" not in note
     assert "0.95x with 1 worker, 1.20x with 2 workers" in note
     assert "a replica adds a server, not cores" in note
 
 
-def test_the_note_does_not_blame_the_cores_when_they_were_not_busy() -> None:
+def test_the_note_does_not_blame_the_cores_when_they_were_not_busy_and_says_when_the_tail_grew() -> None:
     points = _curve()
     points[1].profile["machine"] = 120.0
+    points[1].p99_ms = 60.0
     note = curve.ceiling_note(points)
     assert "The cores were not all busy" in note
     assert "The cores are the ceiling" not in note
+    assert "p99 rose from 14 to 60 ms" in note
     assert curve.ceiling_note([]).startswith("GetUser scale-out: no reference point")
