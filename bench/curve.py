@@ -50,6 +50,19 @@ def cpu_shares(profile: dict[str, float]) -> dict[str, float]:
     }
 
 
+def cpu_text(profile: dict[str, float]) -> str:
+    """Returns a point's CPU by role for its figure: 'CPU % of one core: query service 127, clients 45, ...'."""
+    shares = cpu_shares(profile)
+    if not shares["machine"]:
+        return "no profile"
+    roles = ", ".join(
+        f"{role} {shares[role]:.0f}"
+        for role in ("query service", "clients", "postgres", "postgres replica")
+        if shares[role] or role != "postgres replica"
+    )
+    return f"CPU % of one core: {roles}; machine {shares['machine']:.0f} of {shares['cores'] * 100:.0f}"
+
+
 def series(measured: list[Measured]) -> list[dict[str, Any]]:
     """Returns the curve for the results JSON: one entry per point, its ratio to the first and its CPU by role."""
     reference = measured[0].rate if measured else 0.0

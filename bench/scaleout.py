@@ -80,8 +80,7 @@ def _point(
         reference_value=reference.rate if reference else None,
         profile=profile.result,
     )
-    if reference is None:
-        figure.detail += "; the curve's reference"
+    figure.detail += ("; the curve's reference; " if reference is None else "; ") + curve.cpu_text(profile.result)
     measure.record_latency(result, f"{name}, {clients} clients", outcome.hist)
     latency = outcome.hist.summary_ms()
     return curve.Measured(point, outcome.rate, latency["p50_ms"], latency["p99_ms"], profile.result)

@@ -19,8 +19,12 @@ def _curve() -> list[Measured]:
             12.0,
             base | {"query worker 0": 65.0, "query worker 1": 60.0, "clients": 45.0, "machine": 195.0},
         ),
-        Measured(Point(1, 1), 950.0, 9.5, 15.0, base | {"query_service": 96.0, "postgres replica": 25.0}),
-        Measured(Point(2, 1), 1200.0, 8.0, 13.0, base | {"query worker 0": 60.0, "postgres replica": 30.0}),
+        Measured(
+            Point(1, 1), 950.0, 9.5, 15.0, base | {"query_service": 96.0, "postgres replica": 25.0, "machine": 180.0}
+        ),
+        Measured(
+            Point(2, 1), 1200.0, 8.0, 13.0, base | {"query worker 0": 60.0, "postgres replica": 30.0, "machine": 199.0}
+        ),
     ]
 
 
@@ -45,6 +49,15 @@ def test_the_series_gives_each_point_its_ratio_to_the_first_and_its_cpu_by_role(
     assert (two["workers"], two["replicas"], two["rpc_per_s"], two["p99_ms"]) == (2, 0, 1300.0, 12.0)
     assert two["cpu_percent_of_one_core"]["query service"] == 125.0  # both workers
     assert points[3]["cpu_percent_of_one_core"]["postgres replica"] == 30.0
+
+
+def test_a_points_figure_shows_its_cpu_by_role_and_the_replica_only_when_there_is_one() -> None:
+    measured = _curve()
+    assert curve.cpu_text(measured[1].profile) == (
+        "CPU % of one core: query service 125, clients 45, postgres 30; machine 195 of 200"
+    )
+    assert "postgres replica 25" in curve.cpu_text(measured[2].profile)
+    assert curve.cpu_text({}) == "no profile"
 
 
 def test_the_note_names_the_saturated_cores_as_the_ceiling_and_what_a_replica_on_the_same_machine_adds() -> None:
