@@ -24,6 +24,8 @@ class Point:
 
 # The first is the reference of the others; the replicated points come last, so one replica serves both.
 CONFIGURATIONS = (Point(1, 0), Point(2, 0), Point(1, 1), Point(2, 1))
+# Two quick runs on a quiet machine gave the same point within about this share of each other.
+NOISE = 0.1
 
 
 @dataclass
@@ -94,6 +96,11 @@ def _cpu_ms(percent: float, rate: float) -> float:
     return 10 * percent / rate if rate else 0.0
 
 
+def _headroom(busy: float, cores: float) -> float:
+    """Returns how much more work the idle rest of the cores could take, as a share of what ran (0.17: +17%)."""
+    return max(0.0, cores * 100 / busy - 1) if busy else 0.0
+
+
 def ceiling_note(measured: list[Measured]) -> str:
     """Explains where the curve stops, from the points' CPU profiles (the cores, one worker's core, or neither)."""
     if not measured or not measured[0].rate:
@@ -101,29 +108,27 @@ def ceiling_note(measured: list[Measured]) -> str:
     one = measured[0]
     two = _find(measured, 2, 0) or one
     text = _workers_text(one, two)
-    replicated = [m for m in measured if m.point.replicas]
-    if replicated:
-        text += " " + _replica_text(one, replicated)
+    if any(m.point.replicas for m in measured):
+        text += " " + _replica_text(one, measured)
     return text
 
 
 def _workers_text(one: Measured, two: Measured) -> str:
     alone, shares = cpu_shares(one.profile), cpu_shares(two.profile)
     cores = shares["cores"] or alone["cores"] or 1.0
-    split = "/".join(f"{v:.0f}%" for k, v in sorted(two.profile.items()) if k.startswith("query worker "))
+    workers = [v for k, v in sorted(two.profile.items()) if k.startswith("query worker ")]
+    split = "/".join(f"{v:.0f}%" for v in workers)
+    if workers and max(workers) > 1.2 * min(workers):
+        split += ": the kernel spreads connections by a hash of their addresses, not by load"
     text = (
         f"GetUser scale-out on {cores:.0f} cores: 2 query workers give {_ratio(two, one)} of one worker's rate. "
         f"One worker used {alone['query service']:.0f}% of one core"
         + (" (its event loop's ceiling: one Python process, one core)" if alone["query service"] >= 85 else "")
         + f", and the machine was already busy {alone['machine']:.0f}% of {cores * 100:.0f}% (the clients "
         f"{alone['clients']:.0f}%, PostgreSQL {alone['postgres']:.0f}%): at the same CPU per call a second "
-        f"worker could add at most {(cores * 100 / alone['machine'] - 1) if alone['machine'] else 0:.0%}. "
+        f"worker could add at most {_headroom(alone['machine'], cores):.0%}. "
         f"With two, the machine was busy {shares['machine']:.0f}%: the workers {shares['query service']:.0f}%"
-        + (
-            f" (split {split}: the kernel spreads connections by a hash of their addresses, not by load)"
-            if split
-            else ""
-        )
+        + (f" (split {split})" if split else "")
         + f", the clients {shares['clients']:.0f}%, PostgreSQL {shares['postgres']:.0f}%. "
     )
     if shares["machine"] >= 90 * cores:
@@ -150,12 +155,22 @@ def _workers_text(one: Measured, two: Measured) -> str:
     return text
 
 
-def _replica_text(one: Measured, replicated: list[Measured]) -> str:
-    ratios = ", ".join(f"{_ratio(m, one)} with {plural(m.point.workers, 'worker')}" for m in replicated)
+def _replica_text(one: Measured, measured: list[Measured]) -> str:
+    replicated = [m for m in measured if m.point.replicas]
+    pairs = [(m, _find(measured, m.point.workers, 0)) for m in replicated]
+    ratios = ", ".join(
+        f"{_ratio(m, one)} with {plural(m.point.workers, 'worker')} ({_ratio(primary, one)} on the primary)"
+        for m, primary in pairs
+    )
+    close = all(
+        primary is not None and primary.rate and abs(m.rate / primary.rate - 1) <= NOISE for m, primary in pairs
+    )
     spent = max(cpu_shares(m.profile)["postgres replica"] for m in replicated)
     return (
-        f"Through a replica: {ratios}. The replica's server (up to {spent:.0f}% of a core) does the reads' "
-        "PostgreSQL work the primary did, on the same cores as the primary, the workers and the clients: a "
-        "replica adds a server, not cores, so on one machine it cannot raise the ceiling; it takes that work "
-        "off the primary, which pays when the replica has cores of its own."
+        f"Through a replica: {ratios}"
+        + (f", the same within a window's noise (about {NOISE:.0%} between runs)" if close else "")
+        + f". The replica's server (up to {spent:.0f}% of a core) does the reads' PostgreSQL work the primary "
+        "did, on the same cores as the primary, the workers and the clients: a replica adds a server, not cores, "
+        "so on one machine it cannot raise the ceiling; it takes that work off the primary, which pays when the "
+        "replica has cores of its own."
     )

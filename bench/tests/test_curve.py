@@ -66,11 +66,12 @@ def test_the_note_names_the_saturated_cores_as_the_ceiling_and_what_a_replica_on
     assert "One worker used 97% of one core (its event loop's ceiling" in note
     assert "already busy 185% of 200%" in note
     assert "a second worker could add at most 8%" in note
-    assert "With two, the machine was busy 195%: the workers 125% (split 65%/60%" in note
     assert "The cores are the ceiling" in note
     assert "the workers' CPU per call stays (0.97 ms with one, 0.96 ms with two)" in note
     assert "p99 rose" not in note
-    assert "0.95x with 1 worker, 1.20x with 2 workers" in note
+    assert "With two, the machine was busy 195%: the workers 125% (split 65%/60%), the clients" in note
+    assert "0.95x with 1 worker (1.00x on the primary), 1.20x with 2 workers (1.30x on the primary)" in note
+    assert "the same within a window's noise (about 10% between runs)" in note
     assert "a replica adds a server, not cores" in note
 
 
@@ -82,4 +83,9 @@ def test_the_note_does_not_blame_the_cores_when_they_were_not_busy_and_says_when
     assert "The cores were not all busy" in note
     assert "The cores are the ceiling" not in note
     assert "p99 rose from 14 to 60 ms" in note
+    points[1].profile["query worker 1"] = 20.0
+    points[1].rate = 1500.0
+    note = curve.ceiling_note(points)
+    assert "(split 65%/20%: the kernel spreads connections by a hash of their addresses, not by load)" in note
+    assert "within a window's noise" not in note  # 1.20x through the replica against 1.50x on the primary
     assert curve.ceiling_note([]).startswith("GetUser scale-out: no reference point")
