@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from bench import load, measure, sql
+from bench import measure, sql
 from bench.context import Context, require
 from bench.model import Figure, SectionResult, Target
 from eventkit.channels import EVENTS_CHANNEL
@@ -34,12 +34,7 @@ def _store(ctx: Context, result: SectionResult) -> None:
             profile = ctx.profile()
             # One process, `clients` threads, one Appender: the append path as a library user drives it.
             params = {"dsn": dsn, "profile_thread": "appender"}
-            outcome = measure.checked(
-                load.run(
-                    ctx.pool, "store_append", params, clients, ctx.plan.warmup, ctx.plan.duration, 1, profile=profile
-                ),
-                f"store appends at {clients}",
-            )
+            outcome = ctx.window("store_append", params, clients, f"store appends at {clients}", profile, processes=1)
             profile.result |= outcome.stacks  # where the group-commit thread's wall time went
             name = f"store appends (Appender, in-process), {measure.plural(clients, 'thread')}"
             measure.rate_figure(
@@ -117,18 +112,12 @@ def _rpc_stack(ctx: Context, result: SectionResult, stack: str) -> dict[int, flo
     rates: dict[int, float] = {}
     for clients in ctx.plan.concurrency:
         profile = ctx.profile(service)
-        outcome = measure.checked(
-            load.run(
-                ctx.pool,
-                "add_user",
-                {"address": service.address},
-                clients,
-                ctx.plan.warmup,
-                ctx.plan.duration,
-                ctx.plan.client_processes,
-                profile=profile,
-            ),
+        outcome = ctx.window(
+            "add_user",
+            {"address": service.address},
+            clients,
             f"AddUser ({stack}) at {clients}",
+            profile,
         )
         measure.rate_figure(
             result,

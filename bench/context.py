@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from bench import load, measure
 from bench.model import NotRunnable
 from bench.plan import Plan
 from bench.pool import ClientPool
@@ -33,6 +34,35 @@ class Context:
     seeded_store: str = ""  # DSN of the event store seeded once for the read-side sections
     read_model: str = ""  # DSN of the read model the projector section built over it
     started: list[ServiceProcess] = field(default_factory=list)
+
+    def window(
+        self,
+        workload: str,
+        params: dict[str, Any],
+        clients: int,
+        what: str,
+        profile: Profile | None = None,
+        processes: int | None = None,
+        collect: bool = False,
+    ) -> load.LoadResult:
+        """Loads `workload` with `clients` loops for one window of the plan (warm-up, then its duration).
+
+        The clients run in the plan's client processes unless `processes` says otherwise; a window
+        that did nothing or failed too often raises MeasurementFailed naming `what`.
+        """
+        spread = self.plan.client_processes if processes is None else processes
+        outcome = load.run(
+            self.pool,
+            workload,
+            params,
+            clients,
+            self.plan.warmup,
+            self.plan.duration,
+            spread,
+            collect=collect,
+            profile=profile,
+        )
+        return measure.checked(outcome, what)
 
     def database(self, prefix: str) -> str:
         """Creates a fresh database and returns its DSN."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bench import load, measure, scale, sql
+from bench import measure, scale, sql
 from bench.context import Context, require
 from bench.model import Figure, SectionResult, Target
 from bench.stats import Histogram
@@ -38,19 +38,14 @@ def _streams(ctx: Context, result: SectionResult) -> None:
         _cost(result, "first EditUser: no head, folds the stream (p50)", size, first[size].summary_ms()["p50_ms"])
     # One window for every size, edited in turn, so a noisy neighbour slows them all alike.
     profile = ctx.profile(service)
-    outcome = measure.checked(
-        load.run(
-            ctx.pool,
-            "edit_user",
-            {"address": service.address, "groups": groups},
-            1,
-            ctx.plan.warmup,
-            ctx.plan.duration,
-            1,
-            collect=True,
-            profile=profile,
-        ),
+    outcome = ctx.window(
+        "edit_user",
+        {"address": service.address, "groups": groups},
+        1,
         "EditUser on streams of every size",
+        profile,
+        collect=True,
+        processes=1,
     )
     by_size = {size: Histogram() for size, _ in STREAMS}
     for group, seconds in outcome.records:

@@ -31,19 +31,7 @@ def _raw_inserts(ctx: Context, result: SectionResult) -> None:
     rates: dict[int, float] = {}
     for clients in ctx.plan.concurrency:
         profile = ctx.profile()
-        outcome = measure.checked(
-            load.run(
-                ctx.pool,
-                "raw_insert",
-                {"dsn": dsn},
-                clients,
-                ctx.plan.warmup,
-                ctx.plan.duration,
-                ctx.plan.client_processes,
-                profile=profile,
-            ),
-            f"raw INSERT at {clients}",
-        )
+        outcome = ctx.window("raw_insert", {"dsn": dsn}, clients, f"raw INSERT at {clients}", profile)
         measure.rate_figure(
             result,
             f"raw durable single-row INSERT, {measure.plural(clients)}",
@@ -94,18 +82,12 @@ def _trivial_unary(ctx: Context, result: SectionResult, server: str | ServicePro
     try:
         for clients in ctx.plan.concurrency:
             profile = ctx.profile(process)
-            outcome = measure.checked(
-                load.run(
-                    ctx.pool,
-                    "add_user",
-                    {"address": process.address},
-                    clients,
-                    ctx.plan.warmup,
-                    ctx.plan.duration,
-                    ctx.plan.client_processes,
-                    profile=profile,
-                ),
+            outcome = ctx.window(
+                "add_user",
+                {"address": process.address},
+                clients,
                 f"trivial RPC ({stack}) at {clients}",
+                profile,
             )
             measure.rate_figure(
                 result,

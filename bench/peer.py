@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import load, measure
+from bench import measure
 from bench.context import Context
 from bench.model import Figure, SectionResult, Target
 
@@ -41,12 +41,7 @@ def _appends(ctx: Context, result: SectionResult) -> None:
     for clients in ctx.plan.concurrency:
         env = _env(ctx, dsn, clients)
         profile = ctx.profile()
-        outcome = measure.checked(
-            load.run(
-                ctx.pool, "peer_save", {"env": env}, clients, ctx.plan.warmup, ctx.plan.duration, 1, profile=profile
-            ),
-            f"peer saves at {clients}",
-        )
+        outcome = ctx.window("peer_save", {"env": env}, clients, f"peer saves at {clients}", profile, processes=1)
         threads = measure.plural(clients, "thread")
         measure.rate_figure(
             result,

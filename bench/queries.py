@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
-from bench import load, measure, scaleout, sql
+from bench import measure, scaleout, sql
 from bench.context import Context, require
 from bench.model import Figure, NotRunnable, SectionResult
 from users.v1 import query_service_pb2 as pb
@@ -28,7 +30,7 @@ def run(ctx: Context, result: SectionResult) -> None:
     clients = ctx.plan.query_clients
     trivial = measure.reference(ctx.references, "trivial_rpc", clients)
     deep_token, depth = _token_at(service.address, users // 2)
-    runs = [
+    runs: list[tuple[str, str, dict[str, Any]]] = [
         ("GetUser (random id)", "get_user", {"address": service.address, "ids": ids}),
         (f"ListUsers, first page of {PAGE}", "list_users", {"address": service.address, "page_size": PAGE}),
         (
@@ -40,19 +42,7 @@ def run(ctx: Context, result: SectionResult) -> None:
     rates = []
     for name, workload, params in runs:
         profile = ctx.profile(service)
-        outcome = measure.checked(
-            load.run(
-                ctx.pool,
-                workload,
-                params,
-                clients,
-                ctx.plan.warmup,
-                ctx.plan.duration,
-                ctx.plan.client_processes,
-                profile=profile,
-            ),
-            name,
-        )
+        outcome = ctx.window(workload, params, clients, name, profile)
         measure.rate_figure(
             result,
             f"{name}, {clients} clients, {users:,} users",

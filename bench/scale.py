@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from bench import load, measure, sql
+from bench import measure, sql
 from bench.context import Context
 from bench.model import Figure, SectionResult, Target
 from bench.stats import Histogram
@@ -71,18 +71,13 @@ def run(ctx: Context, result: SectionResult) -> None:
 def _appends(ctx: Context, result: SectionResult, dsn: str, label: str, reference: float | None) -> float:
     """Measures store appends (the Appender, in-process threads) and returns their rate."""
     profile = ctx.profile()
-    outcome = measure.checked(
-        load.run(
-            ctx.pool,
-            "store_append",
-            {"dsn": dsn, "profile_thread": "appender"},
-            APPEND_CLIENTS,
-            ctx.plan.warmup,
-            ctx.plan.duration,
-            1,
-            profile=profile,
-        ),
+    outcome = ctx.window(
+        "store_append",
+        {"dsn": dsn, "profile_thread": "appender"},
+        APPEND_CLIENTS,
         f"store appends, {label}",
+        profile,
+        processes=1,
     )
     figure = measure.rate_figure(
         result,

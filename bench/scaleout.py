@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from bench import curve, load, measure, replica
+from bench import curve, measure, replica
 from bench.context import Context
 from bench.model import SectionResult
 from bench.processes import ServiceProcess, children_of, cpu_of
@@ -55,19 +55,7 @@ def _point(
         name = f"GetUser (random id), {point.label}"
         # One connection per client: the kernel spreads connections, not calls, over the workers.
         params = {"address": service.address, "ids": ids, "own_connection": True}
-        outcome = measure.checked(
-            load.run(
-                ctx.pool,
-                "get_user",
-                params,
-                clients,
-                ctx.plan.warmup,
-                ctx.plan.duration,
-                ctx.plan.client_processes,
-                profile=profile,
-            ),
-            name,
-        )
+        outcome = ctx.window("get_user", params, clients, name, profile)
     finally:
         ctx.stop(service)
     reference = before[0] if before else None
