@@ -68,14 +68,36 @@ def test_a_replay_switches_to_live_with_no_gap_and_no_duplicate_while_events_kee
     with query_server(projection.database, buffer=64) as query:
         call = stream(query, after=start)
         first = next(call).event.position  # the replay has begun
-        target = projection.position + 20 * 50  # the tiny projection hands out one position per event
-        writer = threading.Thread(target=lambda: [batch(projection, users, 50) for _ in range(20)])
+        switched, writing = threading.Event(), {"until the switch": False}
+
+        def write() -> None:
+            # Events keep coming until the stream has switched to live (however long a loaded
+            # machine makes the replay), then five batches more.
+            for _ in range(400):
+                batch(projection, users, 50)
+                if switched.is_set():
+                    writing["until the switch"] = True
+                    break
+            for _ in range(5):
+                batch(projection, users, 50)
+
+        writer = threading.Thread(target=write)
         writer.start()
-        events, seen = read_until(call, target)
+        events, seen = [], []
+        for message in call:
+            seen.append(message)
+            if message.WhichOneof("kind") == "event":
+                events.append(message.event.position)
+            if message.WhichOneof("kind") == "caught_up":
+                switched.set()
+                break
         writer.join()
+        live, rest = read_until(call, projection.position)
         call.cancel()
-    assert [first] + events == list(range(start + 1, target + 1))
-    assert sum(m.WhichOneof("kind") == "caught_up" for m in seen) == 1
+    assert writing["until the switch"], "the replay never met the head while 20,000 events were written"
+    assert [first] + events + live == list(range(start + 1, projection.position + 1))
+    assert sum(m.WhichOneof("kind") == "caught_up" for m in seen + rest) == 1
+    assert len(live) >= 5 * 50  # delivered live, after the switch
 
 
 def caught_up(call) -> list[int]:
