@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import NoReturn
 
 from command_service.app import App
@@ -30,11 +29,7 @@ async def _serve_async(settings: config.CommandSettings) -> None:
 
     app = await AsyncApp(settings).start()
     _metrics(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    await server.until_stop_signal()
     await app.stop(process_exits=True)
     server.exit_process(0)  # from inside the loop: asyncio.run's teardown would stop the server
 

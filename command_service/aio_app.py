@@ -11,6 +11,7 @@ from command_service.aio_service import AsyncCommandService, LoopWaiters
 from command_service.app import SERVICE_NAME
 from command_service.appender import Appender, Timeouts
 from eventkit import config, observing, server
+from eventkit.watchdog import Reachability, probe
 from users.v1 import command_service_pb2_grpc
 
 log = logging.getLogger("command_service")
@@ -59,19 +60,10 @@ class AsyncApp:
 
     async def _watch(self, health: server.AsyncHealth) -> None:
         """SERVING while the event store answers a fresh connection, NOT_SERVING otherwise (as watch_database)."""
-        healthy: bool | None = None
+        reachability = Reachability()
         while True:
-            try:
-                await asyncio.to_thread(lambda: self.connect().close())
-                ok = True
-            except Exception as exc:
-                ok, error = False, str(exc).strip()
-            if ok != healthy:
-                if ok:
-                    log.info("database reachable: SERVING")
-                else:
-                    log.warning("database unreachable: NOT_SERVING", extra={"error": error})
-                healthy = ok
+            ok, error = await asyncio.to_thread(probe, lambda: self.connect().close())
+            if reachability.changed(ok, error):
                 await health.set(ok)
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
 

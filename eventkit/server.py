@@ -267,6 +267,15 @@ def wait_in_main_thread(done: threading.Event) -> None:
         pass
 
 
+async def until_stop_signal() -> None:
+    """Returns when SIGTERM or SIGINT arrives (asyncio stacks: the loop's own signal handling)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
 def stop_on_signals(stop: Callable[[], None]) -> threading.Event:
     """Calls `stop` once on SIGTERM or SIGINT; returns an event set when a signal arrived."""
     requested = threading.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 
 # Before grpc is imported: with QUERY_WORKERS this process starts children (see tests/conftest.py).
@@ -22,11 +21,7 @@ async def serve(settings: config.QuerySettings, worker: int = 0) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.common.metrics_port + worker)  # each worker its own metrics port
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    await server.until_stop_signal()
     await app.stop(process_exits=True)
     server.exit_process(0)  # from inside the loop: asyncio.run's teardown would stop the server
 

@@ -24,23 +24,23 @@ from devtools.processes import free_port
 from devtools.roles import give_to_owner
 from tests.support.deploy import kustomize
 from tests.support.deploy.code import module_command
-from tests.support.deploy.compose import command, depends_on, environment, load, ours, start_order, steps
+from tests.support.deploy.compose import (
+    AWKWARD_PASSWORD,
+    PASSWORD_VARIABLES,
+    command,
+    depends_on,
+    environment,
+    load,
+    ours,
+    start_order,
+    steps,
+)
 from tests.support.deploy.pods import Container, containers, job_containers
 from tests.support.deployed import DeployedProcess, assert_serving_and_healthy, round_trip, run_step
 from tests.support.processes import PORT_VARIABLE, ROOT
 
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILES = sorted(DEPLOY.glob("compose*.yaml"))
-# Every character that ends or escapes a part of a DSN URI (@ : / % ?) or of a keyword DSN (' \ space).
-AWKWARD_PASSWORD = "p@ss:w/rd?%20 'x'\\"
-# The Compose variables that set the roles' passwords (the superuser's and one per role).
-PASSWORD_VARIABLES = [
-    "POSTGRES_PASSWORD",
-    "OWNER_DB_PASSWORD",
-    "COMMAND_DB_PASSWORD",
-    "PROJECTOR_DB_PASSWORD",
-    "QUERY_DB_PASSWORD",
-]
 
 
 @pytest.fixture

