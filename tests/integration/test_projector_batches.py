@@ -9,25 +9,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from eventkit import db, migrations
+from eventkit import db
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
 from eventkit.config import Database
 from projector_service import store
 from projector_service.applier import Fenced, Stalled, apply_batch
 from projector_service.fold import fold_batch
-from tests.support.projector import prepare_event_store
+from tests.support.projector import migrated_read_model, prepare_event_store
 from tests.support.waiting import wait_until
 
 NAME = "users"
-
-
-def connect(read_model: Database) -> psycopg.Connection[Any]:
-    conn = db.connect(read_model)
-    migrations.apply(conn, "read_model", read_model.schema)
-    conn.autocommit = True
-    store.ensure_rows(conn, NAME)
-    return conn
 
 
 def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, Any]]]) -> list[RecordedEvent]:
@@ -47,7 +39,7 @@ def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_co
 ) -> None:
     user = str(uuid.uuid4())
     events = appended(event_store, [(user, 1, "UserAdded", {"name": "Ann"}), (user, 2, "UserEdited", {"name": "Bea"})])
-    with connect(read_model) as conn, db.connect(read_model, autocommit=True) as listener:
+    with migrated_read_model(read_model, NAME) as conn, db.connect(read_model, autocommit=True) as listener:
         listener.execute(f"LISTEN {PROJECTED_CHANNEL}")
         plan = apply_batch(conn, NAME, read_model.schema, events, 0)
         note = next(listener.notifies(timeout=10, stop_after=1))
@@ -62,7 +54,7 @@ def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(
     event_store: Database, read_model: Database
 ) -> None:
     events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
-    with connect(read_model) as leader, connect(read_model) as former_leader:
+    with migrated_read_model(read_model, NAME) as leader, migrated_read_model(read_model, NAME) as former_leader:
         apply_batch(leader, NAME, read_model.schema, events, 0)
         with pytest.raises(Fenced):
             apply_batch(former_leader, NAME, read_model.schema, events, 0)  # it still believes the checkpoint is 0
@@ -73,7 +65,7 @@ def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
     event_store: Database, read_model: Database
 ) -> None:
     events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
-    with connect(read_model) as first, connect(read_model) as second:
+    with migrated_read_model(read_model, NAME) as first, migrated_read_model(read_model, NAME) as second:
         outcome: list[BaseException | None] = []
 
         def race() -> None:
@@ -116,7 +108,7 @@ def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_i
             (good, 2, "UserEdited", {"name": "Bea"}),
         ],
     )
-    with connect(read_model) as conn:
+    with migrated_read_model(read_model, NAME) as conn:
         with pytest.raises(Stalled) as stalled:
             apply_batch(conn, NAME, read_model.schema, events, 0)
         assert (stalled.value.position, stalled.value.reached) == (events[1].position, events[0].position)
@@ -132,8 +124,8 @@ def test_a_batch_whose_session_is_killed_mid_copy_leaves_nothing_and_is_applied_
     rows += [(user, 2, "UserEdited", {"name": f"renamed {i}"}) for i, user in enumerate(users)]
     events = appended(event_store, rows)
     with (
-        connect(read_model) as blocker,
-        connect(read_model) as doomed,
+        migrated_read_model(read_model, NAME) as blocker,
+        migrated_read_model(read_model, NAME) as doomed,
         db.connect(read_model, autocommit=True) as watcher,
     ):
         pid = doomed.info.backend_pid
@@ -165,7 +157,7 @@ def test_a_batch_whose_session_is_killed_mid_copy_leaves_nothing_and_is_applied_
             watcher.execute("SELECT pg_terminate_backend(%s)", [pid])
             worker.join(30)
         assert failure and isinstance(failure[0], psycopg.OperationalError)
-    with connect(read_model) as conn:
+    with migrated_read_model(read_model, NAME) as conn:
         assert store.checkpoint(conn, NAME)[0] == 0
         assert conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM event_log)").fetchone() == (
             0,

@@ -7,33 +7,31 @@ import random
 import uuid
 from typing import Any
 
-import psycopg
 import pytest
 
-from eventkit import db, migrations
+from eventkit import db
 from eventkit.config import Database
 from projector_service import prefetch, store
 from projector_service.applier import Fenced, Stalled, apply_batch
 from projector_service.fold import Plan
 from projector_service.pipeline import Pipeline
-from tests.support.projector import DirectWriter, insert_events, prepare_event_store, read_model_content, replay
+from tests.support.projector import (
+    DirectWriter,
+    insert_events,
+    migrated_read_model,
+    prepare_event_store,
+    read_model_content,
+    replay,
+)
 
 NAME = "users"
-
-
-def connect(read_model: Database) -> psycopg.Connection[Any]:
-    conn = db.connect(read_model)
-    migrations.apply(conn, "read_model", read_model.schema)
-    conn.autocommit = True
-    store.ensure_rows(conn, NAME)
-    return conn
 
 
 def run(event_store: Database, read_model: Database, size: int, start: int = 0) -> tuple[int, list[Plan]]:
     """Runs one pipeline over the whole store in batches of `size`; returns its position and the plans committed."""
     committed: list[Plan] = []
     with (
-        connect(read_model) as writer,
+        migrated_read_model(read_model, NAME) as writer,
         db.connect(read_model, autocommit=True) as planner,
         db.connect(event_store, autocommit=True) as reader,
     ):
@@ -71,7 +69,7 @@ def test_a_pipeline_whose_checkpoint_another_projector_moved_is_fenced_and_write
     with db.connect(event_store, autocommit=True) as conn:
         insert_events(conn, [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"user {i}"}) for i in range(100)])
         first = store.read_events(conn, 0, 10)
-    with connect(read_model) as other:
+    with migrated_read_model(read_model, NAME) as other:
         apply_batch(other, NAME, read_model.schema, first, 0)  # another leader got there first
         with pytest.raises(Fenced):
             run(event_store, read_model, 10)  # believes the checkpoint is still 0
@@ -90,6 +88,6 @@ def test_a_malformed_event_in_a_later_batch_stalls_after_committing_everything_b
     with pytest.raises(Stalled) as stalled:
         run(event_store, read_model, 5)
     assert (stalled.value.position, stalled.value.reached) == (positions[17], positions[16])
-    with connect(read_model) as conn:
+    with migrated_read_model(read_model, NAME) as conn:
         assert store.checkpoint(conn, NAME)[0] == positions[16]
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (17,)

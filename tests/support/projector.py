@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 import psycopg
 
-from eventkit import codec, db, sealing
+from eventkit import codec, db, migrations, sealing
 from eventkit.config import Database
 from tests.support.processes import ROOT, ServiceProcess
 from tests.support.sql_writer import KEYS as KEYS
@@ -36,6 +36,17 @@ TEST_ENV = {
     "PROJECTOR_RETRY_MAX_SECONDS": "2",
     "PROJECTOR_HEARTBEAT_SECONDS": "1",
 }
+
+
+def migrated_read_model(read_model: Database, projection: str = "users") -> psycopg.Connection[Any]:
+    """Returns an autocommit connection to a read model migrated and holding the projection's checkpoint rows."""
+    conn = db.connect(read_model)
+    migrations.apply(conn, "read_model", read_model.schema)
+    conn.autocommit = True
+    from projector_service import store  # late: the projector's own module, not needed by the other helpers
+
+    store.ensure_rows(conn, projection)
+    return conn
 
 
 def projector_env(event_store: Database, read_model: Database, **overrides: str) -> dict[str, str]:
