@@ -126,10 +126,6 @@ def load_streams(conn: psycopg.Connection[Any], stream_ids: Iterable[str]) -> di
     return streams
 
 
-# The unique index a retried request id collides with (eventkit/migrations/event_store/0001_events.sql).
-REQUEST_ID_INDEX = "events_request_id_key"
-
-
 def insert(
     conn: psycopg.Connection[Any],
     appends: list[tuple[NewEvent, dict[str, object]]],

@@ -33,63 +33,34 @@ class Transaction:
         """Appends the batch and returns each command's outcome or domain error, in order."""
         touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
         request_ids = [c.request_id for c in commands if c.request_id]
-        if not touched:
-            fast = self._append_new_users(conn, commands, correlation_ids, bool(request_ids))
-            if fast is not None:
-                return fast
-        with conn.transaction():
-            loaded = store.lock_and_load(conn, touched, request_ids)
-            earlier = loaded.earlier
-            # The keys of every user read: to open names, to know whether a stream written in
-            # clear so far needs a new key, to key fingerprints, and to check the heads.
-            streams = touched | {event.stream_id for event in earlier.values()}
-            keys = self._keys.fetch(conn, streams) if self._keys is not None else {}
-            base, refolded = _current(conn, loaded.checked, keys)
-            decided = batch.plan(commands, base, earlier, correlation_ids, keys, self._new_key)
-            replays = _replayed_histories(conn, decided, keys)
-            keyed = (keys.keys() | decided.new_keys.keys()) - decided.forget
-            rows = heads.to_write(base, refolded, decided.states, loaded.checked, keyed)
-            inserted, opened = self._write(conn, decided, rows, keys)
-            if self._keys is not None:
-                self._keys.destroy_inside(conn, decided.forget)
-        if self._keys is not None:
-            self._keys.destroy_after(decided.forget)
-        return self._answered(inserted, opened, loaded.lock_wait, base, decided, replays)
-
-    def _append_new_users(
-        self,
-        conn: psycopg.Connection[Any],
-        commands: list[domain.Command],
-        correlation_ids: list[str | None],
-        with_request_ids: bool,
-    ) -> list[Outcome | DomainError] | None:
-        """Appends a batch of new users as one statement; None when a request id was used before.
-
-        Nothing to read, so the INSERT alone is the transaction (one round trip; it stores the new
-        users' keys too when they share the database); its trigger takes the append lock up to the
-        commit. Request ids are taken to be new, since retries are rare: a retry's id collides with
-        its first attempt in the request-id index, the statement rolls back whole, and the caller
-        runs the batch the locked way, which reads the first attempt and answers with it.
-        """
-        decided = batch.plan(commands, {}, {}, correlation_ids, {}, self._new_key)
-        try:
+        base: dict[str, State] = {}
+        replays: dict[str, list[RecordedEvent]] = {}
+        if not touched and not request_ids:
+            # New users, no retries to recognise: nothing to read, so the INSERT alone is the
+            # transaction (one round trip; it stores the new users' keys too when they share the
+            # database); its trigger takes the append lock up to the commit.
+            decided = batch.plan(commands, base, {}, correlation_ids, {}, self._new_key)
             inserted, opened = self._write(conn, decided, [])
-        except psycopg.errors.UniqueViolation as exc:
-            if with_request_ids and exc.diag.constraint_name == store.REQUEST_ID_INDEX:
-                return None
-            raise
-        return self._answered(inserted, opened, inserted.first_row_after, {}, decided, {})
-
-    @staticmethod
-    def _answered(
-        inserted: store.Inserted,
-        opened: list[RecordedEvent],
-        lock_wait: float,
-        base: Mapping[str, State],
-        decided: batch.Plan,
-        replays: dict[str, list[RecordedEvent]],
-    ) -> list[Outcome | DomainError]:
-        """Counts what was appended and answers each command of the batch, in order."""
+            lock_wait = inserted.first_row_after
+        else:
+            with conn.transaction():
+                loaded = store.lock_and_load(conn, touched, request_ids)
+                earlier = loaded.earlier
+                # The keys of every user read: to open names, to know whether a stream written in
+                # clear so far needs a new key, to key fingerprints, and to check the heads.
+                streams = touched | {event.stream_id for event in earlier.values()}
+                keys = self._keys.fetch(conn, streams) if self._keys is not None else {}
+                base, refolded = _current(conn, loaded.checked, keys)
+                decided = batch.plan(commands, base, earlier, correlation_ids, keys, self._new_key)
+                replays = _replayed_histories(conn, decided, keys)
+                keyed = (keys.keys() | decided.new_keys.keys()) - decided.forget
+                rows = heads.to_write(base, refolded, decided.states, loaded.checked, keyed)
+                inserted, opened = self._write(conn, decided, rows, keys)
+                if self._keys is not None:
+                    self._keys.destroy_inside(conn, decided.forget)
+            lock_wait = loaded.lock_wait
+            if self._keys is not None:
+                self._keys.destroy_after(decided.forget)
         if inserted.events:
             metrics.LOCK_WAIT_SECONDS.observe(lock_wait)
             metrics.EVENTS_APPENDED.inc(len(inserted.events))
