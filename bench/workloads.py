@@ -44,13 +44,13 @@ def _channel(shared: dict[str, Any], address: str, own_connection: bool = False)
 
 
 def _add_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
-    from eventkit.ids import new_id
     from users.v1 import command_service_pb2 as pb
     from users.v1 import command_service_pb2_grpc as pb_grpc
+    from users_client.client import new_request_id
 
     stub = pb_grpc.CommandServiceStub(_channel(shared, params["address"]))
-    # With a request id, as users_client sends every command (a time-ordered one, as it makes them).
-    return lambda: stub.AddUser(pb.AddUserRequest(name=_name(), request_id=new_id()), timeout=30).position
+    # With a request id, as users_client sends on every command, made the way it makes them.
+    return lambda: stub.AddUser(pb.AddUserRequest(name=_name(), request_id=new_request_id()), timeout=30).position
 
 
 def _add_then_get(params: dict[str, Any], shared: dict[str, Any]) -> Operation:

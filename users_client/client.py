@@ -43,8 +43,8 @@ def new_request_id() -> str:
     """Returns a fresh request id (a UUID), for callers that want to retry a command themselves.
 
     Time-ordered (version 7), like user ids: each new id lands beside the last one in the event
-    store's request-id index, where a random one would touch a random page of it (measured in
-    BENCHMARKS.md: a page read and a full-page WAL image per command once the index outgrows memory).
+    store's request-id index, where a random one would touch a random page of it (BENCHMARKS.md:
+    once that index outgrows memory, random ids cost page reads and full-page images in the WAL).
     """
     return new_id()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -74,6 +75,18 @@ def test_two_commands_never_share_a_generated_request_id() -> None:
         client.add_user("One")
         client.add_user("Two")
     assert commands.requests[0].request_id != commands.requests[2].request_id
+
+
+def test_generated_request_ids_are_time_ordered_so_the_request_id_index_takes_them_in_one_place() -> None:
+    started_ms = time.time_ns() // 1_000_000
+    commands = FlakyCommands()
+    with client_with(commands=commands) as client:
+        for name in ("One", "Two", "Three"):
+            client.add_user(name)
+    sent = [uuid.UUID(i) for i in dict.fromkeys(r.request_id for r in commands.requests)]  # a retry repeats its id
+    assert [u.version for u in sent] == [7, 7, 7]
+    stamps = [u.int >> 80 for u in sent]  # UUIDv7: the first 48 bits are Unix milliseconds
+    assert stamps == sorted(stamps) and started_ms <= stamps[0] <= time.time_ns() // 1_000_000
 
 
 def test_get_user_asks_for_the_position_of_the_write_it_must_see() -> None:
