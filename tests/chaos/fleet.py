@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,12 +85,12 @@ class Fleet:
         """Starts service `name` again on the port it had, and waits until it is SERVING."""
         self._launch(name, self.processes[name].port).wait_serving(90)
 
-    def pause(self, name: str, seconds: float) -> None:
-        """Stops service `name` (SIGSTOP) for `seconds`, then continues it."""
+    def pause(self, name: str, seconds: float, halt: threading.Event) -> None:
+        """Stops service `name` (SIGSTOP) for `seconds`, or until `halt` is set, then continues it."""
         pid = self.pid(name)
         os.kill(pid, signal.SIGSTOP)
         try:
-            time.sleep(seconds)  # the fault itself: a process that is frozen this long
+            halt.wait(seconds)  # the fault itself: a process that is frozen this long
         finally:
             os.kill(pid, signal.SIGCONT)
 

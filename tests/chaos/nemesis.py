@@ -94,7 +94,7 @@ class Nemesis:
             return name
         if kind == "sigstop-leader":
             leader = wait_until(self.fleet.leader, 60, 0.1, message="a projector leading") or ""
-            self.fleet.pause(leader, fault.seconds)
+            self.fleet.pause(leader, fault.seconds, self.halt)
             return leader
         if kind in ("pg-fast-restart", "pg-immediate-restart"):
             postgres.restart(self.cluster, kind.split("-")[1])
@@ -102,7 +102,7 @@ class Nemesis:
         if kind == "pg-terminate-backends":
             return f"{postgres.terminate_sessions(self.cluster, self.databases)} sessions"
         if kind == "pg-freeze":
-            return f"{postgres.freeze(self.cluster, fault.seconds)} processes"
+            return f"{postgres.freeze(self.cluster, fault.seconds, self.halt)} processes"
         raise ValueError(kind)
 
     def counts(self) -> Counter[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+import threading
 from pathlib import Path
 
 import psycopg
@@ -52,8 +52,11 @@ def server_pids(cluster: Cluster) -> list[int]:
     return pids
 
 
-def freeze(cluster: Cluster, seconds: float) -> int:
-    """Stops the postmaster and every backend (SIGSTOP) for `seconds`, then continues them; returns how many."""
+def freeze(cluster: Cluster, seconds: float, halt: threading.Event) -> int:
+    """Stops the postmaster and every backend (SIGSTOP) for `seconds`, or until `halt` is set, then continues them.
+
+    Returns how many processes it stopped.
+    """
     pids = server_pids(cluster)
     stopped: list[int] = []
     try:
@@ -63,7 +66,7 @@ def freeze(cluster: Cluster, seconds: float) -> int:
                 stopped.append(pid)
             except ProcessLookupError:
                 continue
-        time.sleep(seconds)  # the fault itself: a database that answers nothing for this long
+        halt.wait(seconds)  # the fault itself: a database that answers nothing for this long
     finally:
         for pid in stopped:
             try:
