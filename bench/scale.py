@@ -55,29 +55,14 @@ def run(ctx: Context, result: SectionResult) -> None:
     result.notes.append(f"wrote {written:,} events with COPY in {seconds:.0f} s ({written / seconds:,.0f} events/s)")
     _sizes(result, dsn)
     size = f"{written / 1e6:g} million events"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        room = _FreeSpace(conn, appended)
-        before = room.pages()
-        _appends(ctx, result, dsn, f"{size}, right after the load's VACUUM", None)
-        after, rounds = room.pages(), 0
-        # Then appends until those gaps are full, so that the next window measures the size alone.
-        while after > before // 100 and rounds < FILL_ROUNDS:
-            ctx.window("store_append", {"dsn": dsn}, APPEND_CLIENTS, "filling the load's free space", processes=1)
-            after, rounds = room.pages(), rounds + 1
-    result.notes.append(
-        f"the bulk load and its VACUUM left {before:,} of {room.loaded_pages:,} pages with room for an appended row"
-        f" ({room.needed} bytes): the first window after it put rows there; {rounds} more windows of appends,"
-        f" then {after:,} such pages were left"
-    )
-    if after > before // 100:
-        raise measure.MeasurementFailed(f"{after:,} pages still had room after {rounds} windows of appends")
+    _appends_after_the_load(ctx, result, dsn, size, appended)
     _appends(ctx, result, dsn, size, small)
     large_reads = _reads(dsn)
     for name, hist in large_reads.items():
         reference = small_reads[name].summary_ms()["p50_ms"]
         result.figures.append(
             Figure(
-                f"{name} p50, {written / 1e6:g} million events",
+                f"{name} p50, {size}",
                 hist.summary_ms()["p50_ms"],
                 "ms",
                 f"{name} p50 on the small store",
@@ -115,6 +100,26 @@ def _appends(ctx: Context, result: SectionResult, dsn: str, label: str, referenc
     result.series.setdefault("cost", {}).setdefault("store appends (events/s)", {})[label] = round(outcome.rate, 1)
     measure.record_latency(result, f"store appends, {label}", outcome.hist)
     return figure.value
+
+
+def _appends_after_the_load(ctx: Context, result: SectionResult, dsn: str, size: str, appended: int) -> None:
+    """Times appends right after the load's VACUUM, then appends until the room it recorded is (nearly) used up."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        room = _FreeSpace(conn, appended)
+        before = room.pages()
+        _appends(ctx, result, dsn, f"{size}, right after the load's VACUUM", None)
+        after, rounds = room.pages(), 0
+        # Then appends until those gaps are full, so that the next window measures the size alone.
+        while after > before // 100 and rounds < FILL_ROUNDS:
+            ctx.window("store_append", {"dsn": dsn}, APPEND_CLIENTS, "filling the load's free space", processes=1)
+            after, rounds = room.pages(), rounds + 1
+    result.notes.append(
+        f"the bulk load and its VACUUM left {before:,} of {room.loaded_pages:,} pages with room for an appended row"
+        f" ({room.needed} bytes): the first window after it put rows there; {rounds} more windows of appends,"
+        f" then {after:,} such pages were left"
+    )
+    if after > before // 100:
+        raise measure.MeasurementFailed(f"{after:,} pages still had room after {rounds} windows of appends")
 
 
 class _FreeSpace:
