@@ -53,13 +53,15 @@ class Keyring:
         """Returns the existing keys of these users."""
         return self.store.fetch(self._keys_conn(events), user_ids)
 
-    def create(self, events: Conn, keys: Mapping[str, bytes]) -> tuple[sql.Composable, list[Any]] | None:
+    def create(self, events: Conn, keys: Mapping[str, bytes], appended: str) -> tuple[sql.Composable, list[Any]] | None:
         """Stores new keys, or (shared database) returns the WITH clause that stores them in the events' INSERT.
 
-        In another database they are committed at once, before the events sealed with them.
+        There the clause follows the WITH query named `appended` and stores the keys of the users it
+        appended to (see KeyStore.creating). In another database they are committed at once, before
+        the events sealed with them.
         """
         if self.shared:
-            return self.store.creating(keys)
+            return self.store.creating(keys, appended)
         self.store.create(self._keys_conn(events), keys)
         return None
 

@@ -39,6 +39,14 @@ def limit_waits(conn: psycopg.Connection[Any], lock_timeout: float, statement_ti
 _WAITED = "extract(epoch FROM clock_timestamp() - statement_timestamp())::float8"
 
 
+# Takes the append lock the table's insert trigger takes (see 0001_events.sql) and says how long it
+# waited. MATERIALIZED: the lock is taken before the clock is read, not folded into one projection.
+_LOCK = (
+    "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint))"
+    f" SELECT {_WAITED} FROM locked"
+)
+
+
 class Loaded(NamedTuple):
     """What the append transaction read under the lock, and how long it waited for the lock."""
 
@@ -66,11 +74,7 @@ def lock_and_load(conn: psycopg.Connection[Any], stream_ids: Iterable[str], requ
     """
     streams, requests = sorted(set(stream_ids)), sorted(set(request_ids))
     with conn.pipeline():
-        # MATERIALIZED: the lock is taken before the clock is read, not folded into one projection.
-        locked = conn.execute(
-            "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint))"
-            f" SELECT {_WAITED} FROM locked"
-        )
+        locked = conn.execute(_LOCK)
         by_stream = conn.execute(_CHECK_HEADS, [streams]) if streams else None
         by_request = (
             conn.execute(
@@ -138,7 +142,8 @@ def insert(
     Returns the events as recorded, in the order given. One statement means one lock, one NOTIFY
     and one round trip; a head row without a position takes that of the event appended at its
     version (see heads.to_write), so the head and the events it folds commit together. `keys` is a
-    WITH query (eventkit.keystore.KeyStore.creating) storing the new users' keys in the same statement.
+    WITH query (eventkit.keystore.KeyStore.creating, on APPENDED) storing the new users' keys in the
+    same statement.
 
     In autocommit mode the statement is a transaction of its own: its trigger takes the append lock
     and holds it to the commit, so positions stay in commit order with no statement before it.
@@ -146,9 +151,51 @@ def insert(
     if not appends:
         if heads:  # refolded heads, nothing appended: their positions are known
             conn.execute(
-                f"WITH appended AS ({_NOTHING_APPENDED}), heads AS ({_WRITE_HEADS}) SELECT", [json.dumps(heads)]
+                f"WITH {APPENDED} AS ({_NOTHING_APPENDED}), heads AS ({_WRITE_HEADS}) SELECT", [json.dumps(heads)]
             )
         return Inserted([], 0.0)
+    statement, params = _append_statement(_INSERT, appends, schema_version, heads, keys)
+    rows = conn.execute(statement, params).fetchall()
+    # The statement trigger takes the append lock before the first row is formed, so the first
+    # row's time is that wait plus one row's work (when the caller did not take the lock before).
+    return Inserted(_recorded_appends(appends, schema_version, rows), float(min(row[4] for row in rows)))
+
+
+def insert_unless_retried(
+    conn: psycopg.Connection[Any],
+    appends: list[tuple[NewEvent, dict[str, object]]],
+    schema_version: int,
+    keys: tuple[sql.Composable, list[Any]] | None = None,
+) -> Inserted:
+    """Appends the events whose request id is not in the store yet (new streams only), in one round trip.
+
+    Returns the events appended, in the order given; an event left out is a retry, to be answered
+    from its first attempt. The lock is taken by a statement before the INSERT, whose snapshot (read
+    committed: one per statement) is therefore taken after it: no writer can store one of these
+    request ids unseen in between, so a retry is left out and never collides in the unique index,
+    which would use up positions. Needs an autocommit connection.
+
+    Why one query string of two statements (client-side parameters, simple query protocol): it is
+    one implicit transaction sent as one message, so no wait on this side (the GIL, the scheduler)
+    can fall between the lock and the INSERT and hold the lock open; pipelined statements left the
+    session "idle in transaction" for most of the time the lock was held.
+    """
+    statement, params = _append_statement(_INSERT_UNLESS_RETRIED, appends, schema_version, None, keys)
+    cursor = psycopg.ClientCursor(conn)
+    cursor.execute(sql.SQL("{}; {}").format(sql.SQL(_LOCK), statement), params)
+    waited = cursor.fetchone()
+    cursor.nextset()
+    return Inserted(_recorded_appends(appends, schema_version, cursor.fetchall()), float(waited[0]) if waited else 0.0)
+
+
+def _append_statement(
+    insert_query: str,
+    appends: list[tuple[NewEvent, dict[str, object]]],
+    schema_version: int,
+    heads: list[dict[str, object]] | None,
+    keys: tuple[sql.Composable, list[Any]] | None,
+) -> tuple[sql.SQL | sql.Composed, list[Any]]:
+    """Returns the statement appending `appends` with `insert_query`, with the WITH queries writing heads and keys."""
     # The whole batch travels as ONE json parameter: one C-speed json.dumps instead of adapting six
     # arrays value by value, which was the appender's largest cost in Python.
     batch = json.dumps(
@@ -164,39 +211,57 @@ def insert(
             for event, meta in appends
         ]
     )
+    if not heads and not keys:
+        return sql.SQL(insert_query), [schema_version, batch]
     # Data-modifying WITH queries run once whether or not the outer query reads them; parameters
     # follow the order of the queries in the statement.
-    before, params = ([keys[0]], list(keys[1])) if keys else ([], [])
-    params += [schema_version, batch]
-    statement: sql.Composable
+    withs: list[sql.Composable] = [sql.SQL(f"{APPENDED} AS ({insert_query})")]
+    params: list[Any] = [schema_version, batch]
+    if keys:
+        withs.append(keys[0])
+        params += keys[1]
     if heads:
-        withs = [*before, sql.SQL(f"appended AS ({_INSERT})"), sql.SQL(f"heads AS ({_WRITE_HEADS})")]
-        statement = sql.SQL("WITH {} SELECT * FROM appended").format(sql.SQL(", ").join(withs))
+        withs.append(sql.SQL(f"heads AS ({_WRITE_HEADS})"))
         params.append(json.dumps(heads))
-    elif before:
-        statement = sql.SQL("WITH {} {}").format(before[0], sql.SQL(_INSERT))
-    else:
-        statement = sql.SQL(_INSERT)
-    rows = conn.execute(statement, params).fetchall()
-    # The statement trigger takes the append lock before the first row is formed, so the first
-    # row's time is that wait plus one row's work (when the caller did not take the lock before).
-    first_row_after = min(row[4] for row in rows)
+    return sql.SQL("WITH {} SELECT * FROM {}").format(sql.SQL(", ").join(withs), sql.Identifier(APPENDED)), params
+
+
+def _recorded_appends(
+    appends: list[tuple[NewEvent, dict[str, object]]], schema_version: int, rows: list[tuple[Any, ...]]
+) -> list[RecordedEvent]:
+    """Returns the appends that `rows` (the INSERT's RETURNING) recorded, as recorded, in the order given."""
     stored = {(stream, version): (position, time) for stream, version, position, time, _ in rows}
     recorded = []
     for event, meta in appends:
-        position, record_time = stored[(event.stream_id, event.version)]
-        recorded.append(
-            RecordedEvent(
-                position, event.stream_id, event.version, event.type, event.data, record_time, meta, schema_version
+        found = stored.get((event.stream_id, event.version))
+        if found is not None:
+            recorded.append(
+                RecordedEvent(
+                    found[0], event.stream_id, event.version, event.type, event.data, found[1], meta, schema_version
+                )
             )
-        )
-    return Inserted(recorded, float(first_row_after))
+    return recorded
 
+
+# The WITH query the append statement names its INSERT: the keys and heads written beside it join it.
+APPENDED = "appended"
 
 _INSERT = f"""
     INSERT INTO events (stream_id, version, type, schema_version, data, metadata, request_id)
     SELECT s, v, t, %s, d, m, r FROM jsonb_to_recordset(%s::jsonb)
         AS batch(s uuid, v bigint, t text, d jsonb, m jsonb, r uuid)
+    RETURNING stream_id::text, version, position, record_time, {_WAITED} AS waited
+"""
+
+# A row whose request id is stored already is left out before the INSERT forms it: it takes no
+# position (an identity value used by a row that is not inserted is not given back). LATERAL with
+# LIMIT: one probe of the request-id index per row, never a hashed scan of the whole table.
+_INSERT_UNLESS_RETRIED = f"""
+    INSERT INTO events (stream_id, version, type, schema_version, data, metadata, request_id)
+    SELECT s, v, t, %s, d, m, r FROM jsonb_to_recordset(%s::jsonb)
+        AS batch(s uuid, v bigint, t text, d jsonb, m jsonb, r uuid)
+    LEFT JOIN LATERAL (SELECT true AS found FROM events stored WHERE stored.request_id = batch.r LIMIT 1) seen ON true
+    WHERE seen.found IS NULL
     RETURNING stream_id::text, version, position, record_time, {_WAITED} AS waited
 """
 

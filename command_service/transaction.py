@@ -31,38 +31,77 @@ class Transaction:
         self, conn: psycopg.Connection[Any], commands: list[domain.Command], correlation_ids: list[str | None]
     ) -> list[Outcome | DomainError]:
         """Appends the batch and returns each command's outcome or domain error, in order."""
+        if not (all(isinstance(c, domain.AddUser) for c in commands) and self._may_skip_retries(commands)):
+            return self._locked(conn, commands, correlation_ids)
+        answers = self._new_users(conn, commands, correlation_ids)
+        retried = [i for i, answer in enumerate(answers) if answer is None]
+        # Their request ids were stored already: answered from their first attempts, the locked way.
+        again = iter(
+            self._locked(conn, [commands[i] for i in retried], [correlation_ids[i] for i in retried]) if retried else []
+        )
+        return [next(again) if answer is None else answer for answer in answers]
+
+    def _may_skip_retries(self, commands: list[domain.Command]) -> bool:
+        # A key stored in a database of its own commits before the INSERT decides which rows to
+        # skip: only batches with no request id to skip go that way, so no retry leaves a key behind.
+        shared_keys = self._keys is None or self._keys.shared
+        return shared_keys or not any(command.request_id for command in commands)
+
+    def _new_users(
+        self, conn: psycopg.Connection[Any], commands: list[domain.Command], correlation_ids: list[str | None]
+    ) -> list[Outcome | DomainError | None]:
+        """Appends a batch of AddUser in one round trip, reading nothing first; None answers a retry left out.
+
+        Why: new users depend on no stream, so only their request ids need the store, and the INSERT
+        itself leaves out those already stored (store.insert_unless_retried): no read, and no Python
+        work, while the append lock is held. A command answered by one left out (a retry of it in
+        the same batch) gets None too.
+        """
+        decided = batch.plan(commands, {}, {}, correlation_ids, {}, self._new_key)
+        appends, creating = decided.appends, None
+        if self._keys is not None:
+            creating = self._keys.create(conn, decided.new_keys, store.APPENDED)
+            appends = keyring.seal_all(appends, decided.new_keys)
+        if any(command.request_id for command in commands):
+            inserted = store.insert_unless_retried(conn, appends, self._schema_version, creating)
+        else:  # nothing to leave out: the INSERT alone is the transaction, its trigger takes the lock
+            inserted = store.insert(conn, appends, self._schema_version, None, creating)
+        if inserted.events:
+            metrics.LOCK_WAIT_SECONDS.observe(inserted.first_row_after)
+            metrics.EVENTS_APPENDED.inc(len(inserted.events))
+        after = _states_after({}, _opened(inserted.events, decided))
+        return [
+            None
+            if isinstance(answer, batch.Target) and (answer.stream_id, answer.version) not in after
+            else outcomes.answer(answer, after, {})
+            for answer in decided.answers
+        ]
+
+    def _locked(
+        self, conn: psycopg.Connection[Any], commands: list[domain.Command], correlation_ids: list[str | None]
+    ) -> list[Outcome | DomainError]:
+        """Appends the batch under the append lock taken first: reads the streams and request ids, decides, writes."""
         touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
         request_ids = [c.request_id for c in commands if c.request_id]
-        base: dict[str, State] = {}
-        replays: dict[str, list[RecordedEvent]] = {}
-        if not touched and not request_ids:
-            # New users, no retries to recognise: nothing to read, so the INSERT alone is the
-            # transaction (one round trip; it stores the new users' keys too when they share the
-            # database); its trigger takes the append lock up to the commit.
-            decided = batch.plan(commands, base, {}, correlation_ids, {}, self._new_key)
-            inserted, opened = self._write(conn, decided, [])
-            lock_wait = inserted.first_row_after
-        else:
-            with conn.transaction():
-                loaded = store.lock_and_load(conn, touched, request_ids)
-                earlier = loaded.earlier
-                # The keys of every user read: to open names, to know whether a stream written in
-                # clear so far needs a new key, to key fingerprints, and to check the heads.
-                streams = touched | {event.stream_id for event in earlier.values()}
-                keys = self._keys.fetch(conn, streams) if self._keys is not None else {}
-                base, refolded = _current(conn, loaded.checked, keys)
-                decided = batch.plan(commands, base, earlier, correlation_ids, keys, self._new_key)
-                replays = _replayed_histories(conn, decided, keys)
-                keyed = (keys.keys() | decided.new_keys.keys()) - decided.forget
-                rows = heads.to_write(base, refolded, decided.states, loaded.checked, keyed)
-                inserted, opened = self._write(conn, decided, rows, keys)
-                if self._keys is not None:
-                    self._keys.destroy_inside(conn, decided.forget)
-            lock_wait = loaded.lock_wait
+        with conn.transaction():
+            loaded = store.lock_and_load(conn, touched, request_ids)
+            earlier = loaded.earlier
+            # The keys of every user read: to open names, to know whether a stream written in
+            # clear so far needs a new key, to key fingerprints, and to check the heads.
+            streams = touched | {event.stream_id for event in earlier.values()}
+            keys = self._keys.fetch(conn, streams) if self._keys is not None else {}
+            base, refolded = _current(conn, loaded.checked, keys)
+            decided = batch.plan(commands, base, earlier, correlation_ids, keys, self._new_key)
+            replays = _replayed_histories(conn, decided, keys)
+            keyed = (keys.keys() | decided.new_keys.keys()) - decided.forget
+            rows = heads.to_write(base, refolded, decided.states, loaded.checked, keyed)
+            inserted, opened = self._write(conn, decided, rows, keys)
             if self._keys is not None:
-                self._keys.destroy_after(decided.forget)
+                self._keys.destroy_inside(conn, decided.forget)
+        if self._keys is not None:
+            self._keys.destroy_after(decided.forget)
         if inserted.events:
-            metrics.LOCK_WAIT_SECONDS.observe(lock_wait)
+            metrics.LOCK_WAIT_SECONDS.observe(loaded.lock_wait)
             metrics.EVENTS_APPENDED.inc(len(inserted.events))
         after = _states_after(base, opened)
         return [outcomes.answer(answer, after, replays) for answer in decided.answers]
@@ -77,13 +116,16 @@ class Transaction:
         """Stores the batch's new keys, appends its events sealed with its heads; returns them also opened."""
         appends, creating = decided.appends, None
         if self._keys is not None:
-            creating = self._keys.create(conn, decided.new_keys)
+            creating = self._keys.create(conn, decided.new_keys, store.APPENDED)
             appends = keyring.seal_all(appends, (keys or {}) | decided.new_keys)
         inserted = store.insert(conn, appends, self._schema_version, head_rows, creating)
-        opened = [
-            dataclasses.replace(event, data=clear.data) for event, (clear, _) in zip(inserted.events, decided.appends)
-        ]
-        return inserted, opened
+        return inserted, _opened(inserted.events, decided)
+
+
+def _opened(recorded: list[RecordedEvent], decided: batch.Plan) -> list[RecordedEvent]:
+    """Returns the events recorded with the data as decided (names in clear, not sealed)."""
+    clear = {(event.stream_id, event.version): event.data for event, _ in decided.appends}
+    return [dataclasses.replace(event, data=clear[(event.stream_id, event.version)]) for event in recorded]
 
 
 def _current(

@@ -49,16 +49,22 @@ class KeyStore:
             [list(keys), list(keys.values())],
         )
 
-    def creating(self, keys: Mapping[str, bytes]) -> tuple[sql.Composable, list[Any]] | None:
+    def creating(self, keys: Mapping[str, bytes], appended: str) -> tuple[sql.Composable, list[Any]] | None:
         """Returns a WITH query (and its parameters) that stores new keys within the statement it is part of.
 
         So that a user's key and its first events commit in one statement: one round trip, and no
-        transaction held open (with the append lock) across a second one.
+        transaction held open (with the append lock) across a second one. Only the keys of users
+        found in the `stream_id` column of the earlier WITH query named `appended` are stored: a
+        new user whose event the statement did not append (a retry it skipped) leaves no key behind.
         """
         if not keys:
             return None
-        query = sql.SQL("new_keys AS (INSERT INTO {} (user_id, key) SELECT * FROM unnest(%s::uuid[], %s::bytea[]))")
-        return query.format(self._table()), [list(keys), list(keys.values())]
+        query = sql.SQL(
+            "new_keys AS (INSERT INTO {} (user_id, key) SELECT k.user_id, k.key"
+            " FROM unnest(%s::uuid[], %s::bytea[]) AS k(user_id, key)"
+            " WHERE k.user_id IN (SELECT stream_id::uuid FROM {}))"
+        )
+        return query.format(self._table(), sql.Identifier(appended)), [list(keys), list(keys.values())]
 
     def destroy(self, conn: psycopg.Connection[Any], user_ids: Iterable[str]) -> None:
         """Deletes these users' keys (idempotent): their sealed names can never be opened again."""

@@ -1,0 +1,145 @@
+"""New users are appended in one round trip that reads nothing first; retries are left out of it and answered by their first attempts."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import pq, sql
+
+from command_service import domain, keyring
+from command_service.outcomes import Outcome
+from command_service.transaction import Transaction
+from eventkit.config import Database
+from eventkit.errors import RequestIdReused
+from tests.support.command import key_store_of
+
+
+class RecordingCursor(psycopg.Cursor[Any]):
+    """A real cursor that also writes down each statement it sends (on its connection's `sent` list)."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> RecordingCursor:
+        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+        self.connection.sent.append(text)  # type: ignore[attr-defined]
+        super().execute(query, params, **kwargs)
+        return self
+
+
+@pytest.fixture
+def sealed(event_store: Database) -> Iterator[tuple[psycopg.Connection[Any], Transaction]]:
+    """A recording connection to the event store and a Transaction sealing names with keys stored beside the events."""
+    keys_beside = dataclasses.replace(key_store_of(event_store), migration_dsn=event_store.dsn)
+    connect, keys = keyring.wire(event_store, keys_beside)
+    connection = connect()
+    connection.autocommit = True
+    connection.cursor_factory = RecordingCursor
+    connection.sent = []  # type: ignore[attr-defined]
+    yield connection, Transaction(keys)
+    connection.close()
+
+
+def statements(conn: psycopg.Connection[Any]) -> list[str]:
+    sent: list[str] = conn.sent  # type: ignore[attr-defined]
+    taken, sent[:] = list(sent), []
+    return taken
+
+
+def stored(conn: psycopg.Connection[Any]) -> tuple[list[tuple[int, str, str]], int]:
+    """Returns the events (position, stream, request id) in position order, and how many keys are stored."""
+    rows = conn.execute("SELECT position, stream_id::text, request_id::text FROM events ORDER BY position").fetchall()
+    (keys,) = conn.execute("SELECT count(*) FROM user_keys.user_keys").fetchone() or (0,)
+    statements(conn)
+    return [(position, stream, request) for position, stream, request in rows], keys
+
+
+def add(name: str, request_id: str) -> domain.AddUser:
+    return domain.AddUser(name=name, request_id=request_id)
+
+
+def new_ids(count: int) -> list[str]:
+    return [str(uuid.uuid4()) for _ in range(count)]
+
+
+def frontend_messages(conn: psycopg.Connection[Any], action: Callable[[], Any]) -> list[str]:
+    """Returns the protocol messages this side sent to the server while `action` ran (libpq's trace)."""
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            action()
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        messages: list[str] = []
+        for line in trace:  # a message starts with its direction; a query's own newlines continue it
+            if line.startswith(("F\t", "B\t")):
+                messages.append(line)
+            elif messages:
+                messages[-1] += line
+        return [message.split("\t", 1)[1] for message in messages if message.startswith("F\t")]
+
+
+def test_new_users_with_request_ids_are_appended_by_one_message_that_locks_then_inserts(sealed) -> None:
+    conn, transaction = sealed
+    first, second = new_ids(2)
+    # A correlation id is the caller's text: quotes and backslashes reach the statement unharmed.
+    awkward = 'it\'s a \\ "test"'
+    answers: list[Any] = []
+    sent = frontend_messages(
+        conn, lambda: answers.extend(transaction.run(conn, [add("Ada", first), add("Grace", second)], [awkward, None]))
+    )
+    assert len(sent) == 1 and sent[0].split()[1] == "Query", sent  # one message, simple protocol: one round trip
+    assert sent[0].index("pg_advisory_xact_lock") < sent[0].index("INSERT INTO events"), sent
+    assert [a.position for a in answers if isinstance(a, Outcome)] == [1, 2]
+    events, keys = stored(conn)
+    assert [(s, r) for _, s, r in events] == [(answers[0].state.id, first), (answers[1].state.id, second)]
+    assert keys == 2
+    assert conn.execute("SELECT metadata->>'correlation_id' FROM events WHERE position = 1").fetchone() == (awkward,)
+
+
+def test_a_retry_in_a_later_batch_is_answered_by_its_first_attempt_and_uses_up_no_position_or_key(sealed) -> None:
+    conn, transaction = sealed
+    first, fresh = new_ids(2)
+    [original] = transaction.run(conn, [add("Ada", first)], [None])
+    newcomer, retry, retry_again = transaction.run(
+        conn, [add("Linus", fresh), add("Ada", first), add("Ada", first)], [None, None, None]
+    )
+    assert isinstance(original, Outcome) and isinstance(newcomer, Outcome)
+    for answer in (retry, retry_again):
+        assert isinstance(answer, Outcome) and answer.replayed
+        assert (answer.state.id, answer.state.name, answer.position) == (original.state.id, "Ada", original.position)
+    assert not newcomer.replayed and newcomer.position == original.position + 1  # no hole where the retry was
+    events, keys = stored(conn)
+    assert events == [(1, original.state.id, first), (2, newcomer.state.id, fresh)]
+    assert keys == 2  # the retry's would-be new user left no key behind
+    # The next append follows on without a gap either.
+    [later] = transaction.run(conn, [add("Barbara", new_ids(1)[0])], [None])
+    assert isinstance(later, Outcome) and later.position == 3
+
+
+def test_a_batch_of_nothing_but_retries_appends_nothing(sealed) -> None:
+    conn, transaction = sealed
+    requests = new_ids(3)
+    originals = transaction.run(conn, [add(f"User {i}", r) for i, r in enumerate(requests)], [None] * 3)
+    retries = transaction.run(conn, [add(f"User {i}", r) for i, r in enumerate(requests)], [None] * 3)
+    assert [(a.state.id, a.position) for a in retries if isinstance(a, Outcome) and a.replayed] == [
+        (a.state.id, a.position) for a in originals if isinstance(a, Outcome)
+    ]
+    events, keys = stored(conn)
+    assert len(events) == 3 and keys == 3
+
+
+def test_a_request_id_reused_for_another_new_user_is_refused_and_its_batch_still_appends_the_others(sealed) -> None:
+    conn, transaction = sealed
+    reused, fresh = new_ids(2)
+    [original] = transaction.run(conn, [add("Ada", reused)], [None])
+    newcomer, refused = transaction.run(conn, [add("Linus", fresh), add("Someone else", reused)], [None, None])
+    assert isinstance(original, Outcome) and isinstance(newcomer, Outcome) and isinstance(refused, RequestIdReused)
+    events, keys = stored(conn)
+    assert events == [(1, original.state.id, reused), (2, newcomer.state.id, fresh)]
+    assert keys == 2
