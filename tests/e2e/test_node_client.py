@@ -6,11 +6,13 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from typing import Any
 
 import pytest
 
+from eventkit import db
 from tests.support.processes import ROOT
 from tests.support.system import System, start_system, store_events
 
@@ -56,7 +58,9 @@ def run_example(system: System, name: str) -> list[dict[str, Any]]:
 
 def test_the_node_example_adds_edits_reads_its_write_and_follows_the_stream_live(node_example, system) -> None:
     name = f"Ada from Node {uuid.uuid4().hex[:6]} Σοφία"
+    started_ms = time.time_ns() // 1_000_000
     lines = run_example(system, name)
+    finished_ms = time.time_ns() // 1_000_000
 
     steps = [line["what"] for line in lines]
     assert [step for step in steps if step != "event"] == ["added", "caught_up", "edited", "stale_edit_refused", "read"]
@@ -84,3 +88,10 @@ def test_the_node_example_adds_edits_reads_its_write_and_follows_the_stream_live
     assert [s[0] for s in streamed] == [added["position"], edited["position"]] and len(stored) == 2
     caught_up = next(line for line in lines if line["what"] == "caught_up")
     assert caught_up["position"] < edited["position"]
+
+    # Its request ids are time-ordered (version 7, RFC 9562): the first 48 bits are the call's time in ms.
+    with db.connect(system.event_store) as conn:
+        rows = conn.execute("SELECT request_id FROM events WHERE stream_id = %s ORDER BY version", [user_id])
+        request_ids = [row[0] for row in rows]
+    assert [r.version for r in request_ids] == [7, 7]
+    assert started_ms <= request_ids[0].int >> 80 <= request_ids[1].int >> 80 <= finished_ms
