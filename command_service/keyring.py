@@ -53,6 +53,18 @@ class Keyring:
         """Returns the existing keys of these users."""
         return self.store.fetch(self._keys_conn(events), user_ids)
 
+    def fetching(self, events: Conn, user_ids: Iterable[str]) -> Callable[[], dict[str, bytes]]:
+        """Returns a function giving the existing keys of these users, as read after what `events` ran before.
+
+        Beside the events the read is sent now, after the statements already on `events` (in its
+        pipeline: in the same round trip); in another database it happens when the function is
+        called, so a caller holding the append lock by then sees every key committed before it.
+        """
+        if self.shared:
+            return self.store.fetching(events, user_ids)
+        ids = list(user_ids)
+        return lambda: self.store.fetch(self._keys_conn(None), ids)
+
     def create(self, events: Conn, keys: Mapping[str, bytes], appended: str) -> tuple[sql.Composable, list[Any]] | None:
         """Stores new keys, or (shared database) returns the WITH clause that stores them in the events' INSERT.
 

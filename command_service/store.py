@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import psycopg
@@ -62,31 +63,37 @@ class Inserted(NamedTuple):
     first_row_after: float
 
 
-def lock_and_load(conn: psycopg.Connection[Any], stream_ids: Iterable[str], request_ids: Iterable[str]) -> Loaded:
-    """Takes the append lock, then reads the given streams' heads and last events, and the events of the request ids.
+def lock_and_load(
+    conn: psycopg.Connection[Any], stream_ids: Iterable[str], request_ids: Iterable[str]
+) -> Callable[[], Loaded]:
+    """Sends the append lock, then reads of the given streams' heads and last events and of the request ids' events.
 
-    The lock is the one the table's insert trigger takes (see 0001_events.sql), taken first so the
-    reads see every committed event they decide on and no other writer can append between those
-    reads and this transaction's commit: a head found to match the stream's last event here still
-    matches it at the commit. The three statements travel in one round trip (pipeline), and read
-    O(1) rows per stream whatever its length (heads.trusted decides whether a head may stand for
-    the history; stale ones are refolded from load_streams).
+    Returns a function that gives what they read. The lock is the one the table's insert trigger
+    takes (see 0001_events.sql), taken first so the reads see every committed event they decide on
+    and no other writer can append between those reads and this transaction's commit: a head found
+    to match the stream's last event here still matches it at the commit. The statements read O(1)
+    rows per stream whatever its length (heads.trusted decides whether a head may stand for the
+    history; stale ones are refolded from load_streams).
+
+    Why a function: in the caller's pipeline the statements travel in one round trip with those
+    queued before them (BEGIN) and after them (the users' keys), up to the first result read.
     """
     streams, requests = sorted(set(stream_ids)), sorted(set(request_ids))
-    with conn.pipeline():
-        locked = conn.execute(_LOCK)
-        by_stream = conn.execute(_CHECK_HEADS, [streams]) if streams else None
-        by_request = (
-            conn.execute(
-                f"SELECT request_id::text, {_COLUMNS} FROM events WHERE request_id = ANY(%s::uuid[])", [requests]
-            )
-            if requests
-            else None
-        )
-    checked = {row[0]: _checked(row) for row in by_stream.fetchall()} if by_stream else {}
-    earlier = {row[0]: _recorded(row[1:]) for row in by_request.fetchall()} if by_request else {}
-    waited = locked.fetchone()
-    return Loaded(checked, earlier, float(waited[0]) if waited else 0.0)
+    locked = conn.execute(_LOCK)
+    by_stream = conn.execute(_CHECK_HEADS, [streams]) if streams else None
+    by_request = (
+        conn.execute(f"SELECT request_id::text, {_COLUMNS} FROM events WHERE request_id = ANY(%s::uuid[])", [requests])
+        if requests
+        else None
+    )
+
+    def loaded() -> Loaded:
+        waited = locked.fetchone()
+        checked = {row[0]: _checked(row) for row in by_stream.fetchall()} if by_stream else {}
+        earlier = {row[0]: _recorded(row[1:]) for row in by_request.fetchall()} if by_request else {}
+        return Loaded(checked, earlier, float(waited[0]) if waited else 0.0)
+
+    return loaded
 
 
 # Each stream's head (if any) beside its last event, found backwards on (stream_id, version): one
@@ -136,14 +143,15 @@ def insert(
     schema_version: int,
     heads: list[dict[str, object]] | None = None,
     keys: tuple[sql.Composable, list[Any]] | None = None,
-) -> Inserted:
-    """Appends the events (data as stored: sealed for schema version 2) and writes `heads`, in one statement.
+) -> Callable[[], Inserted]:
+    """Sends the statement appending the events (data as stored: sealed for schema version 2) and writing `heads`.
 
-    Returns the events as recorded, in the order given. One statement means one lock, one NOTIFY
-    and one round trip; a head row without a position takes that of the event appended at its
-    version (see heads.to_write), so the head and the events it folds commit together. `keys` is a
-    WITH query (eventkit.keystore.KeyStore.creating, on APPENDED) storing the new users' keys in the
-    same statement.
+    Returns a function that gives the events as recorded, in the order given (in a pipeline, once
+    what was queued after the statement, COMMIT, has gone with it). One statement means one lock,
+    one NOTIFY and one round trip; a head row without a position takes that of the event appended
+    at its version (see heads.to_write), so the head and the events it folds commit together. `keys`
+    is a WITH query (eventkit.keystore.KeyStore.creating, on APPENDED) storing the new users' keys
+    in the same statement.
 
     In autocommit mode the statement is a transaction of its own: its trigger takes the append lock
     and holds it to the commit, so positions stay in commit order with no statement before it.
@@ -153,12 +161,39 @@ def insert(
             conn.execute(
                 f"WITH {APPENDED} AS ({_NOTHING_APPENDED}), heads AS ({_WRITE_HEADS}) SELECT", [json.dumps(heads)]
             )
-        return Inserted([], 0.0)
+        return lambda: Inserted([], 0.0)
     statement, params = _append_statement(_INSERT, appends, schema_version, heads, keys)
-    rows = conn.execute(statement, params).fetchall()
-    # The statement trigger takes the append lock before the first row is formed, so the first
-    # row's time is that wait plus one row's work (when the caller did not take the lock before).
-    return Inserted(_recorded_appends(appends, schema_version, rows), float(min(row[4] for row in rows)))
+    cursor = conn.execute(statement, params)
+
+    def inserted() -> Inserted:
+        rows = cursor.fetchall()
+        # The statement trigger takes the append lock before the first row is formed, so the first
+        # row's time is that wait plus one row's work (when the caller did not take the lock before).
+        return Inserted(_recorded_appends(appends, schema_version, rows), float(min(row[4] for row in rows)))
+
+    return inserted
+
+
+@contextlib.contextmanager
+def transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Runs the block as one transaction in a pipeline, BEGIN and COMMIT travelling with its statements.
+
+    Why not psycopg's `conn.transaction()`: in a pipeline it waits for BEGIN's answer, a round trip
+    of its own, and its COMMIT can only follow the block's last result read. Here BEGIN goes with
+    the first statements and COMMIT with the last ones (a result read after the block returns). The
+    connection must be in autocommit mode. When the block or any statement fails, the transaction
+    is rolled back before the error goes on.
+    """
+    try:
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            yield
+            conn.execute("COMMIT")
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):  # a broken connection has nothing left to roll back
+                conn.execute("ROLLBACK")
+        raise
 
 
 def insert_unless_retried(

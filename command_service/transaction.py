@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -65,7 +65,7 @@ class Transaction:
         if any(command.request_id for command in commands):
             inserted = store.insert_unless_retried(conn, appends, self._schema_version, creating)
         else:  # nothing to leave out: the INSERT alone is the transaction, its trigger takes the lock
-            inserted = store.insert(conn, appends, self._schema_version, None, creating)
+            inserted = store.insert(conn, appends, self._schema_version, None, creating)()
         if inserted.events:
             metrics.LOCK_WAIT_SECONDS.observe(inserted.first_row_after)
             metrics.EVENTS_APPENDED.inc(len(inserted.events))
@@ -83,27 +83,35 @@ class Transaction:
         """Appends the batch under the append lock taken first: reads the streams and request ids, decides, writes."""
         touched = {c.user_id for c in commands if not isinstance(c, domain.AddUser)}
         request_ids = [c.request_id for c in commands if c.request_id]
-        with conn.transaction():
-            loaded = store.lock_and_load(conn, touched, request_ids)
+        # BEGIN, the lock, the reads and the touched users' keys go in one round trip; the INSERT
+        # and COMMIT in another: the append lock is held across two round trips (three when a
+        # stream must be refolded or a retry answered from its history).
+        with store.transaction(conn):
+            loading = store.lock_and_load(conn, touched, request_ids)
+            fetching_keys = self._keys.fetching(conn, touched) if self._keys is not None else dict
+            loaded = loading()
             earlier = loaded.earlier
             # The keys of every user read: to open names, to know whether a stream written in
             # clear so far needs a new key, to key fingerprints, and to check the heads.
-            streams = touched | {event.stream_id for event in earlier.values()}
-            keys = self._keys.fetch(conn, streams) if self._keys is not None else {}
+            keys = fetching_keys()
+            retried = {event.stream_id for event in earlier.values()} - touched
+            if retried and self._keys is not None:
+                keys |= self._keys.fetch(conn, retried)
             base, refolded = _current(conn, loaded.checked, keys)
             decided = batch.plan(commands, base, earlier, correlation_ids, keys, self._new_key)
             replays = _replayed_histories(conn, decided, keys)
             keyed = (keys.keys() | decided.new_keys.keys()) - decided.forget
             rows = heads.to_write(base, refolded, decided.states, loaded.checked, keyed)
-            inserted, opened = self._write(conn, decided, rows, keys)
+            inserting = self._write(conn, decided, rows, keys)
             if self._keys is not None:
                 self._keys.destroy_inside(conn, decided.forget)
+        inserted = inserting()
         if self._keys is not None:
             self._keys.destroy_after(decided.forget)
         if inserted.events:
             metrics.LOCK_WAIT_SECONDS.observe(loaded.lock_wait)
             metrics.EVENTS_APPENDED.inc(len(inserted.events))
-        after = _states_after(base, opened)
+        after = _states_after(base, _opened(inserted.events, decided))
         return [outcomes.answer(answer, after, replays) for answer in decided.answers]
 
     def _write(
@@ -112,14 +120,13 @@ class Transaction:
         decided: batch.Plan,
         head_rows: list[dict[str, object]],
         keys: dict[str, bytes] | None = None,
-    ) -> tuple[store.Inserted, list[RecordedEvent]]:
-        """Stores the batch's new keys, appends its events sealed with its heads; returns them also opened."""
+    ) -> Callable[[], store.Inserted]:
+        """Stores the batch's new keys and sends the append of its events, sealed, with its heads (see store.insert)."""
         appends, creating = decided.appends, None
         if self._keys is not None:
             creating = self._keys.create(conn, decided.new_keys, store.APPENDED)
             appends = keyring.seal_all(appends, (keys or {}) | decided.new_keys)
-        inserted = store.insert(conn, appends, self._schema_version, head_rows, creating)
-        return inserted, _opened(inserted.events, decided)
+        return store.insert(conn, appends, self._schema_version, head_rows, creating)
 
 
 def _opened(recorded: list[RecordedEvent], decided: batch.Plan) -> list[RecordedEvent]:

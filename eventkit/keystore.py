@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +30,20 @@ class KeyStore:
 
     def fetch(self, conn: psycopg.Connection[Any], user_ids: Iterable[str]) -> dict[str, bytes]:
         """Returns the keys of these users that exist (a forgotten user has none)."""
+        return self.fetching(conn, user_ids)()
+
+    def fetching(self, conn: psycopg.Connection[Any], user_ids: Iterable[str]) -> Callable[[], dict[str, bytes]]:
+        """Sends the read of these users' keys now; returns a function that gives them (see fetch).
+
+        In a pipeline the read then travels with the statements queued before and after it.
+        """
         ids = sorted(set(user_ids))
         if not ids:
-            return {}
+            return dict
         rows = conn.execute(
             sql.SQL("SELECT user_id::text, key FROM {} WHERE user_id = ANY(%s::uuid[])").format(self._table()), [ids]
         )
-        return {user: bytes(key) for user, key in rows}
+        return lambda: {user: bytes(key) for user, key in rows}
 
     def create(self, conn: psycopg.Connection[Any], keys: Mapping[str, bytes]) -> None:
         """Stores new keys; a user that already has one is a bug upstream, so it raises (unique violation)."""

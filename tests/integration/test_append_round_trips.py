@@ -1,4 +1,8 @@
-"""New users are appended in one round trip that reads nothing first; retries are left out of it and answered by their first attempts."""
+"""How few round trips an append takes with the append lock held, and that the short ways keep every guarantee.
+
+New users go in one message that reads nothing first (retries are left out of it and answered by
+their first attempts); other batches in two round trips, BEGIN with the reads and COMMIT with the INSERT.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import pq, sql
 
-from command_service import domain, keyring
+from command_service import domain, keyring, store
 from command_service.outcomes import Outcome
 from command_service.transaction import Transaction
 from eventkit.config import Database
@@ -143,3 +147,51 @@ def test_a_request_id_reused_for_another_new_user_is_refused_and_its_batch_still
     events, keys = stored(conn)
     assert events == [(1, original.state.id, reused), (2, newcomer.state.id, fresh)]
     assert keys == 2
+
+
+def round_trips(messages: list[str]) -> list[list[str]]:
+    """Groups the statements sent (their first word) by the Flush or Sync that asked for their answers."""
+    trips: list[list[str]] = [[]]
+    for message in messages:
+        kind = message.split()[1]
+        if kind in ("Flush", "Sync"):
+            if trips[-1]:
+                trips.append([])
+        elif kind in ("Parse", "Query"):
+            text = message.split('"', 3)[3] if kind == "Parse" else message.split('"', 1)[1]
+            trips[-1].append(text.split()[0].rstrip('"'))
+    return [trip for trip in trips if trip]
+
+
+def test_an_edit_goes_in_two_round_trips_begin_with_the_reads_and_commit_with_the_insert(sealed) -> None:
+    conn, transaction = sealed
+    [added] = transaction.run(conn, [add("Ada", new_ids(1)[0])], [None])
+    assert isinstance(added, Outcome)
+    edits = [
+        domain.EditUser(user_id=added.state.id, name=name, expected_version=version, request_id=new_ids(1)[0])
+        for version, name in ((1, "Ada B"), (2, "Ada C"))
+    ]
+    transaction.run(conn, [edits[0]], [None])  # the first edit writes the user's stream head
+    answers: list[Any] = []
+    sent = frontend_messages(conn, lambda: answers.extend(transaction.run(conn, [edits[1]], [None])))
+    # BEGIN, the lock, the head check, the request-id lookup and the user's key; then INSERT and COMMIT.
+    assert round_trips(sent) == [["BEGIN", "WITH", "SELECT", "SELECT", "SELECT"], ["WITH", "COMMIT"]], sent
+    [edited] = answers
+    assert isinstance(edited, Outcome) and (edited.state.name, edited.state.version) == ("Ada C", 3)
+    assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+
+
+@pytest.mark.parametrize("failure", ["statement", "python"])
+def test_a_failure_inside_the_pipelined_transaction_rolls_all_of_it_back(sealed, failure: str) -> None:
+    conn, _ = sealed
+    user = new_ids(1)[0]
+    store_key = "INSERT INTO user_keys.user_keys (user_id, key) VALUES (%s, %s)"
+    with pytest.raises(psycopg.errors.UniqueViolation if failure == "statement" else RuntimeError):
+        with store.transaction(conn):
+            conn.execute(store_key, [user, bytes(32)])
+            if failure == "statement":
+                conn.execute(store_key, [user, bytes(32)])  # the same user again: fails at the commit's sync
+            else:
+                raise RuntimeError("the block failed")
+    assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+    assert conn.execute("SELECT count(*) FROM user_keys.user_keys").fetchone() == (0,)
