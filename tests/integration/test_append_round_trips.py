@@ -186,12 +186,12 @@ def test_a_failure_inside_the_pipelined_transaction_rolls_all_of_it_back(sealed,
     conn, _ = sealed
     user = new_ids(1)[0]
     store_key = "INSERT INTO user_keys.user_keys (user_id, key) VALUES (%s, %s)"
-    with pytest.raises(psycopg.errors.UniqueViolation if failure == "statement" else RuntimeError):
-        with store.transaction(conn):
-            conn.execute(store_key, [user, bytes(32)])
-            if failure == "statement":
-                conn.execute(store_key, [user, bytes(32)])  # the same user again: fails at the commit's sync
-            else:
-                raise RuntimeError("the block failed")
+    expected = psycopg.errors.UniqueViolation if failure == "statement" else RuntimeError
+    with pytest.raises(expected), store.transaction(conn):
+        conn.execute(store_key, [user, bytes(32)])
+        if failure == "statement":
+            conn.execute(store_key, [user, bytes(32)])  # the same user again: fails at the commit's sync
+        else:
+            raise RuntimeError("the block failed")
     assert conn.info.transaction_status == pq.TransactionStatus.IDLE
     assert conn.execute("SELECT count(*) FROM user_keys.user_keys").fetchone() == (0,)
