@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from command_service import batch, domain, heads, keyring, metrics, outcomes, store
 from command_service.outcomes import Outcome
@@ -58,10 +59,7 @@ class Transaction:
         the same batch) gets None too.
         """
         decided = batch.plan(commands, {}, {}, correlation_ids, {}, self._new_key)
-        appends, creating = decided.appends, None
-        if self._keys is not None:
-            creating = self._keys.create(conn, decided.new_keys, store.APPENDED)
-            appends = keyring.seal_all(appends, decided.new_keys)
+        appends, creating = self._sealed(conn, decided, {})
         if any(command.request_id for command in commands):
             inserted = store.insert_unless_retried(conn, appends, self._schema_version, creating)
         else:  # nothing to leave out: the INSERT alone is the transaction, its trigger takes the lock
@@ -122,11 +120,20 @@ class Transaction:
         keys: dict[str, bytes] | None = None,
     ) -> Callable[[], store.Inserted]:
         """Stores the batch's new keys and sends the append of its events, sealed, with its heads (see store.insert)."""
-        appends, creating = decided.appends, None
-        if self._keys is not None:
-            creating = self._keys.create(conn, decided.new_keys, store.APPENDED)
-            appends = keyring.seal_all(appends, (keys or {}) | decided.new_keys)
+        appends, creating = self._sealed(conn, decided, keys or {})
         return store.insert(conn, appends, self._schema_version, head_rows, creating)
+
+    def _sealed(
+        self, conn: psycopg.Connection[Any], decided: batch.Plan, keys: dict[str, bytes]
+    ) -> tuple[list[tuple[domain.NewEvent, dict[str, object]]], tuple[sql.Composable, list[Any]] | None]:
+        """Returns the batch's appends as stored (names sealed) and the WITH query storing its new keys, if any.
+
+        With keys in a database of their own, the new keys are committed there now, before the events.
+        """
+        if self._keys is None:
+            return decided.appends, None
+        creating = self._keys.create(conn, decided.new_keys, store.APPENDED)
+        return keyring.seal_all(decided.appends, keys | decided.new_keys), creating
 
 
 def _opened(recorded: list[RecordedEvent], decided: batch.Plan) -> list[RecordedEvent]:
