@@ -10,11 +10,12 @@ import dataclasses
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import pq, sql
+from psycopg import pq
 
 from command_service import domain, keyring, store
 from command_service.outcomes import Outcome
@@ -22,42 +23,35 @@ from command_service.transaction import Transaction
 from eventkit.config import Database
 from eventkit.errors import RequestIdReused
 from tests.support.command import key_store_of
-
-
-class RecordingCursor(psycopg.Cursor[Any]):
-    """A real cursor that also writes down each statement it sends (on its connection's `sent` list)."""
-
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> RecordingCursor:
-        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
-        self.connection.sent.append(text)  # type: ignore[attr-defined]
-        super().execute(query, params, **kwargs)
-        return self
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
 def sealed(event_store: Database) -> Iterator[tuple[psycopg.Connection[Any], Transaction]]:
-    """A recording connection to the event store and a Transaction sealing names with keys stored beside the events."""
-    keys_beside = dataclasses.replace(key_store_of(event_store), migration_dsn=event_store.dsn)
-    connect, keys = keyring.wire(event_store, keys_beside)
+    """A connection to the event store and a Transaction sealing names with keys stored beside the events."""
+    connect, keys = wired(event_store)
     connection = connect()
-    connection.autocommit = True
-    connection.cursor_factory = RecordingCursor
-    connection.sent = []  # type: ignore[attr-defined]
     yield connection, Transaction(keys)
     connection.close()
 
 
-def statements(conn: psycopg.Connection[Any]) -> list[str]:
-    sent: list[str] = conn.sent  # type: ignore[attr-defined]
-    taken, sent[:] = list(sent), []
-    return taken
+def wired(event_store: Database) -> tuple[Callable[[], psycopg.Connection[Any]], keyring.Keyring]:
+    """Returns connect() (autocommit connections, as the appender's) and the keyring, keys beside the events."""
+    keys_beside = dataclasses.replace(key_store_of(event_store), migration_dsn=event_store.dsn)
+    connect, keys = keyring.wire(event_store, keys_beside)
+
+    def autocommit() -> psycopg.Connection[Any]:
+        connection = connect()
+        connection.autocommit = True
+        return connection
+
+    return autocommit, keys
 
 
 def stored(conn: psycopg.Connection[Any]) -> tuple[list[tuple[int, str, str]], int]:
     """Returns the events (position, stream, request id) in position order, and how many keys are stored."""
     rows = conn.execute("SELECT position, stream_id::text, request_id::text FROM events ORDER BY position").fetchall()
     (keys,) = conn.execute("SELECT count(*) FROM user_keys.user_keys").fetchone() or (0,)
-    statements(conn)
     return [(position, stream, request) for position, stream, request in rows], keys
 
 
@@ -195,3 +189,40 @@ def test_a_failure_inside_the_pipelined_transaction_rolls_all_of_it_back(sealed,
             raise RuntimeError("the block failed")
     assert conn.info.transaction_status == pq.TransactionStatus.IDLE
     assert conn.execute("SELECT count(*) FROM user_keys.user_keys").fetchone() == (0,)
+
+
+def test_two_writers_racing_with_one_request_id_append_it_once_and_leave_no_hole(event_store: Database) -> None:
+    """Two command services (two connections) get the same retry while the append lock is held elsewhere."""
+    connect, keys = wired(event_store)
+    writers = [connect(), connect()]
+    holder = connect()
+    try:
+        request_id = new_ids(1)[0]
+        holder.autocommit = False  # its transaction holds the append lock until the COMMIT below
+        holder.execute("SELECT pg_advisory_xact_lock('events'::regclass::oid::bigint)")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            racing = [pool.submit(Transaction(keys).run, conn, [add("Ada", request_id)], [None]) for conn in writers]
+            # Both wait for the lock (the held one), so neither has read the store yet.
+            wait_until(lambda: _waiting_for_the_lock(holder) == 2, message="both writers to wait for the append lock")
+            holder.execute("COMMIT")
+            answers = [future.result(timeout=30) for future in racing]
+        assert all(isinstance(answer, list) and isinstance(answer[0], Outcome) for answer in answers), answers
+        first, second = (answer[0] for answer in answers)
+        assert (first.state.id, first.position) == (second.state.id, second.position) == (first.state.id, 1)
+        assert sorted([first.replayed, second.replayed]) == [False, True]
+        events, stored_keys = stored(writers[0])
+        assert events == [(1, first.state.id, request_id)] and stored_keys == 1
+        # No position was used up by the one left out: the next append takes 2.
+        [later] = Transaction(keys).run(writers[0], [add("Grace", new_ids(1)[0])], [None])
+        assert isinstance(later, Outcome) and later.position == 2
+    finally:
+        for conn in [*writers, holder]:
+            conn.close()
+
+
+def _waiting_for_the_lock(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    ).fetchone()
+    return int(row[0]) if row else 0
