@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import psycopg
@@ -172,28 +171,6 @@ def insert(
         return Inserted(_recorded_appends(appends, schema_version, rows), float(min(row[4] for row in rows)))
 
     return inserted
-
-
-@contextlib.contextmanager
-def transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    """Runs the block as one transaction in a pipeline, BEGIN and COMMIT travelling with its statements.
-
-    Why not psycopg's `conn.transaction()`: in a pipeline it waits for BEGIN's answer, a round trip
-    of its own, and its COMMIT can only follow the block's last result read. Here BEGIN goes with
-    the first statements and COMMIT with the last ones (a result read after the block returns). The
-    connection must be in autocommit mode. When the block or any statement fails, the transaction
-    is rolled back before the error goes on.
-    """
-    try:
-        with conn.pipeline():
-            conn.execute("BEGIN")
-            yield
-            conn.execute("COMMIT")
-    except BaseException:
-        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            with contextlib.suppress(psycopg.Error):  # a broken connection has nothing left to roll back
-                conn.execute("ROLLBACK")
-        raise
 
 
 def insert_unless_retried(

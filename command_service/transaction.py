@@ -14,6 +14,7 @@ from command_service.outcomes import Outcome
 from eventkit import codec, sealing
 from eventkit.codec import RecordedEvent
 from eventkit.errors import DomainError
+from eventkit.pipelined import pipelined
 
 State = domain.UserState | DomainError | None
 
@@ -84,7 +85,7 @@ class Transaction:
         # BEGIN, the lock, the reads and the touched users' keys go in one round trip; the INSERT
         # and COMMIT in another: the append lock is held across two round trips (three when a
         # stream must be refolded or a retry answered from its history).
-        with store.transaction(conn):
+        with pipelined(conn):
             loading = store.lock_and_load(conn, touched, request_ids)
             fetching_keys = self._keys.fetching(conn, touched) if self._keys is not None else dict
             loaded = loading()

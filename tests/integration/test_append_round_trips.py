@@ -17,11 +17,12 @@ import psycopg
 import pytest
 from psycopg import pq
 
-from command_service import domain, keyring, store
+from command_service import domain, keyring
 from command_service.outcomes import Outcome
 from command_service.transaction import Transaction
 from eventkit.config import Database
 from eventkit.errors import RequestIdReused
+from eventkit.pipelined import pipelined
 from tests.support.command import key_store_of
 from tests.support.waiting import wait_until
 
@@ -181,7 +182,7 @@ def test_a_failure_inside_the_pipelined_transaction_rolls_all_of_it_back(sealed,
     user = new_ids(1)[0]
     store_key = "INSERT INTO user_keys.user_keys (user_id, key) VALUES (%s, %s)"
     expected = psycopg.errors.UniqueViolation if failure == "statement" else RuntimeError
-    with pytest.raises(expected), store.transaction(conn):
+    with pytest.raises(expected), pipelined(conn):
         conn.execute(store_key, [user, bytes(32)])
         if failure == "statement":
             conn.execute(store_key, [user, bytes(32)])  # the same user again: fails at the commit's sync
