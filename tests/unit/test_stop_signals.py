@@ -8,7 +8,8 @@ import sys
 # The thread sends SIGTERM to itself once the main thread sleeps in its wait, so the handler trips
 # there, never in the main thread: the case that left a loaded command service running after SIGTERM.
 PROCESS = """
-import signal, threading, time
+import signal, threading
+from devtools.waiting import wait_until
 from eventkit import server
 
 stopped = threading.Event()
@@ -19,10 +20,11 @@ def main_thread_asleep():
         return stat.read().rpartition(")")[2].split()[0] == "S"
 
 def send_to_myself():
-    checks = 0
-    while checks < 5:  # asleep at five looks in a row: in its wait, not passing the GIL
-        checks = checks + 1 if main_thread_asleep() else 0
-        time.sleep(0.01)
+    asleep = [0]
+    def in_its_wait():  # asleep at five looks in a row: in its wait, not passing the GIL
+        asleep[0] = asleep[0] + 1 if main_thread_asleep() else 0
+        return asleep[0] >= 5
+    wait_until(in_its_wait, timeout=30, interval=0.01, message="the main thread to sleep in its wait")
     signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
 
 threading.Thread(target=send_to_myself).start()
