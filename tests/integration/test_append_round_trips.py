@@ -227,3 +227,26 @@ def _waiting_for_the_lock(conn: psycopg.Connection[Any]) -> int:
         "(SELECT oid FROM pg_database WHERE datname = current_database())"
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_with_keys_in_a_database_of_their_own_a_retried_add_leaves_no_second_key(
+    event_store: Database, new_database
+) -> None:
+    """There a key commits before the INSERT; a batch with request ids must decide retries first (the locked way)."""
+    keys_dsn = new_database("keys")
+    connect, keys = keyring.wire(
+        event_store, Database(dsn=keys_dsn, schema="user_keys", pool_size=1, migration_dsn=keys_dsn)
+    )
+    conn = connect()
+    conn.autocommit = True
+    try:
+        request_id = new_ids(1)[0]
+        [first] = Transaction(keys).run(conn, [add("Ada", request_id)], [None])
+        [retry] = Transaction(keys).run(conn, [add("Ada", request_id)], [None])
+        assert isinstance(first, Outcome) and isinstance(retry, Outcome) and retry.replayed
+        assert (retry.state.id, retry.position) == (first.state.id, first.position)
+        with psycopg.connect(keys_dsn) as keys_conn:
+            assert keys_conn.execute("SELECT count(*) FROM user_keys.user_keys").fetchone() == (1,)
+    finally:
+        conn.close()
+        keys.close()
