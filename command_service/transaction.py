@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -140,7 +139,7 @@ class Transaction:
 def _opened(recorded: list[RecordedEvent], decided: batch.Plan) -> list[RecordedEvent]:
     """Returns the events recorded with the data as decided (names in clear, not sealed)."""
     clear = {(event.stream_id, event.version): event.data for event, _ in decided.appends}
-    return [dataclasses.replace(event, data=clear[(event.stream_id, event.version)]) for event in recorded]
+    return [event._replace(data=clear[(event.stream_id, event.version)]) for event in recorded]
 
 
 def _current(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 USER_ADDED = "UserAdded"
 USER_EDITED = "UserEdited"
@@ -29,9 +30,12 @@ class MalformedEvent(Exception):
     """A known event type whose data cannot be understood (written out of band, or corrupted)."""
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    """An event as the store holds it."""
+# The metadata of an event recorded without any: read-only, so the one default is shared safely.
+NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
+class RecordedEvent(NamedTuple):
+    """An event as the store holds it (a named tuple: immutable, and cheap to build a row at a time)."""
 
     position: int
     stream_id: str
@@ -39,7 +43,7 @@ class RecordedEvent:
     type: str
     data: dict[str, Any]
     record_time: datetime
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = NO_METADATA
     schema_version: int = SCHEMA_VERSION
     # True when the name was sealed with a key that no longer exists: the user was forgotten.
     forgotten: bool = False

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class LogRow:
+class LogRow(NamedTuple):
     """One row of the read-side event log; `type` is the users.v1.EventType number."""
 
     position: int
@@ -21,8 +20,7 @@ class LogRow:
     forgotten: bool = False
 
 
-@dataclass(frozen=True)
-class UserRow:
+class UserRow(NamedTuple):
     """One row of the read model's users table; `position` is the last event applied to it."""
 
     id: str

@@ -8,7 +8,6 @@ the personal data in them is gone.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -64,16 +63,18 @@ def open_event(event: RecordedEvent, keys: Mapping[str, bytes]) -> RecordedEvent
         return event
     key = keys.get(event.stream_id)
     if key is None:
-        return dataclasses.replace(event, data={}, forgotten=True)
+        return event._replace(data={}, forgotten=True)
     raw = event.data.get(SEALED_FIELD) if isinstance(event.data, dict) else None
+    if not isinstance(raw, str):
+        return event._replace(data={"unopenable": True})
     try:
-        blob = base64.b64decode(str(raw), validate=True)
+        blob = base64.b64decode(raw, validate=True)
         name = AESGCM(key).decrypt(
             blob[:NONCE_BYTES], blob[NONCE_BYTES:], _binding(event.stream_id, event.version, event.type)
         )
-        return dataclasses.replace(event, data={"name": name.decode()})
+        return event._replace(data={"name": name.decode()})
     except (InvalidTag, ValueError, UnicodeDecodeError):
-        return dataclasses.replace(event, data={"unopenable": True})
+        return event._replace(data={"unopenable": True})
 
 
 def open_events(events: Iterable[RecordedEvent], keys: Mapping[str, bytes]) -> list[RecordedEvent]:

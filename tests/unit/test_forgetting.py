@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -44,7 +43,7 @@ def test_without_its_key_an_event_opens_as_forgotten_with_no_name() -> None:
 
 def test_a_sealed_name_moved_to_another_event_or_opened_with_another_key_does_not_open() -> None:
     user, key = str(uuid.uuid4()), sealing.new_key()
-    moved = dataclasses.replace(sealed(key, user, 1, codec.USER_ADDED, "Ada"), version=2, type=codec.USER_EDITED)
+    moved = sealed(key, user, 1, codec.USER_ADDED, "Ada")._replace(version=2, type=codec.USER_EDITED)
     for event, keys in (
         (moved, {user: key}),
         (sealed(key, user, 1, codec.USER_ADDED, "Ada"), {user: sealing.new_key()}),
