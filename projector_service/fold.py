@@ -19,6 +19,9 @@ class Plan:
     position: int
     event_time: datetime | None = None
     upserts: list[UserRow] = field(default_factory=list)
+    # The users among `upserts` that had no row before this batch, as far as the fold was told:
+    # their rows can be inserted, not merged.
+    created: set[str] = field(default_factory=set)
     deletes: list[str] = field(default_factory=list)
     log: list[LogRow] = field(default_factory=list)
     # Users whose names must be erased from every earlier event-log row (they were forgotten).
@@ -97,5 +100,6 @@ def fold_batch(events: Sequence[RecordedEvent], start: int, existing: dict[str, 
         plan.position = event.position
         plan.event_time = event.record_time
     plan.upserts = [row for row in state.values() if row is not None]
+    plan.created = {row.id for row in plan.upserts if row.id not in existing}
     plan.deletes = [user for user, row in state.items() if row is None]
     return plan

@@ -9,7 +9,7 @@ from psycopg import sql
 from projector_service.store import Conn, notify_projected
 
 # The tables the rebuild fills. `users` keeps its primary key throughout: every batch's merge
-# (ON CONFLICT) and its reads of earlier users go through it.
+# (ON CONFLICT), its reads of earlier users and the uniqueness its new users' COPY relies on go through it.
 LOADED_TABLES = ("users", "event_log")
 
 

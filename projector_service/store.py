@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg import sql
+from psycopg import postgres, pq, sql
+from psycopg.adapt import Dumper
 
 from eventkit.channels import EVENTS_CHANNEL, PROJECTED_CHANNEL
-from eventkit.codec import RecordedEvent
+from eventkit.codec import NO_METADATA, RecordedEvent
 from eventkit.correlation import METADATA_KEY
 from eventkit.namekey import name_key
 from eventkit.rows import LogRow, UserRow
+from eventkit.sealing import SEALED_FIELD
 from projector_service.fold import Plan
 
 Conn = psycopg.Connection[Any]
@@ -22,18 +25,49 @@ Conn = psycopg.Connection[Any]
 
 
 def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> list[RecordedEvent]:
-    """Returns up to `limit` events after position `after` (and at most `upto`), in position order."""
+    """Returns up to `limit` events after position `after` (and at most `upto`), in position order.
+
+    An event's data comes back holding only what the fold reads: its name in clear, or sealed.
+    PostgreSQL picks them out of the JSON (a value that is not a string counts as absent, which is
+    what the fold would make of it), so this process never parses a document: that was a third of
+    its work per event. Results come in binary, which costs less to load than text.
+    """
     bound = "AND position <= %s" if upto is not None else ""
     params = [after, upto, limit] if upto is not None else [after, limit]
-    rows = conn.execute(
-        f"SELECT position, stream_id::text, version, type, data, record_time, metadata->>%s, schema_version FROM events"
-        f" WHERE position > %s {bound} ORDER BY position LIMIT %s",
-        [METADATA_KEY, *params],
-    ).fetchall()
+    rows = (
+        conn.cursor(binary=True)
+        .execute(
+            f"SELECT position, stream_id::text, version, type, {_NAME_FIELDS}, record_time, metadata->>%s,"
+            f" schema_version FROM events WHERE position > %s {bound} ORDER BY position LIMIT %s",
+            [METADATA_KEY, *params],
+        )
+        .fetchall()
+    )
     return [
-        RecordedEvent(p, stream, version, kind, data, at, {METADATA_KEY: cid} if cid else {}, schema_version)
-        for p, stream, version, kind, data, at, cid, schema_version in rows
+        RecordedEvent(
+            p,
+            stream,
+            version,
+            kind,
+            _data(name, sealed),
+            at,
+            {METADATA_KEY: cid} if cid else NO_METADATA,
+            schema_version,
+        )
+        for p, stream, version, kind, name, sealed, at, cid, schema_version in rows
     ]
+
+
+def _data(name: str | None, sealed: str | None) -> dict[str, str]:
+    if sealed is None:
+        return {} if name is None else {"name": name}
+    return {SEALED_FIELD: sealed} if name is None else {"name": name, SEALED_FIELD: sealed}
+
+
+# The two data fields the fold reads, each as text when it holds a string and NULL otherwise.
+_NAME_FIELDS = ", ".join(
+    f"CASE WHEN jsonb_typeof(data->'{field}') = 'string' THEN data->>'{field}' END" for field in ("name", SEALED_FIELD)
+)
 
 
 def lag(conn: Conn, after: int) -> tuple[int, int, float]:
@@ -115,48 +149,52 @@ def load_users(conn: Conn, ids: set[str]) -> dict[str, UserRow]:
     if not ids:
         return {}
     rows = conn.execute(
-        "SELECT id::text, name, version, create_time, update_time, position FROM users WHERE id = ANY(%s::uuid[])",
-        [list(ids)],
-    )
-    return {row[0]: UserRow(*row) for row in rows}
+        f"SELECT id::text, name, version, create_time, update_time, position FROM users WHERE id = ANY({_IDS})",
+        [_ids(ids)],
+        binary=True,
+    ).fetchall()  # all at once: a cursor iterated row by row costs several times as much
+    return {row[0]: UserRow._make(row) for row in rows}
+
+
+# User ids travel as one comma-separated string that PostgreSQL splits: adapting a Python list
+# to an array costs this process a few microseconds an element, and a batch may load thousands.
+_IDS = "string_to_array(%s, ',')::uuid[]"
+
+
+def _ids(ids: Iterable[str]) -> str:
+    return ",".join(ids)
 
 
 def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     """Writes a batch's changes, moves the (locked) checkpoint and notifies, inside the caller's transaction.
 
-    Rows travel by COPY (text format: ids are strings here): users into a session's temporary
-    table, then one merge into `users`; log rows straight into `event_log`. The checkpoint's
-    compare-and-set stays in the same transaction (the caller's): a process killed mid-COPY leaves
-    nothing behind.
+    Rows travel by binary COPY: new users straight into `users` (half the cost of a merge), the
+    others into a session's temporary table, then one merge into `users`; log rows straight into
+    `event_log`. The checkpoint's compare-and-set stays in the same
+    transaction (the caller's): a process killed mid-COPY leaves nothing behind.
     """
     if plan.deletes:
-        conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", [plan.deletes])
-    if plan.upserts:
-        conn.execute(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_users (id uuid, name text, name_key text, version int8,"
-            " create_time timestamptz, update_time timestamptz, position int8) ON COMMIT DELETE ROWS"
-        )
-        with conn.cursor().copy(
-            "COPY incoming_users (id, name, name_key, version, create_time, update_time, position) FROM STDIN"
-        ) as copy:
-            for u in plan.upserts:
-                # name_key is what ListUsers' prefix search compares: the same function computes the prefix's key.
-                copy.write_row((u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position))
-        conn.execute(
-            "INSERT INTO users (id, name, name_key, version, create_time, update_time, position)"
-            " SELECT id, name, name_key, version, create_time, update_time, position FROM incoming_users"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,"
-            " version = excluded.version, create_time = excluded.create_time, update_time = excluded.update_time,"
-            " position = excluded.position"
-        )
+        conn.execute(f"DELETE FROM users WHERE id = ANY({_IDS})", [_ids(plan.deletes)])
+    created = [row for row in plan.upserts if row.id in plan.created]
+    merged = [row for row in plan.upserts if row.id not in plan.created]
+    if created:
+        try:
+            # A savepoint: should one of these rows exist after all (a second UserAdded written out
+            # of band), every row goes through the merge instead, as it did before this shortcut.
+            with conn.transaction():
+                _copy_users(conn, "users", created)
+        except psycopg.errors.UniqueViolation:
+            merged = plan.upserts
+    if merged:
+        _merge_users(conn, merged)
     if plan.log:
         copy_log(conn, plan.log)
     if plan.forgotten:
         # Forgetting reaches back: every earlier log row of these users loses its name. (The old
         # row versions stay in the table's files until VACUUM reclaims them; see README: Forgetting.)
         conn.execute(
-            "UPDATE event_log SET name = '', forgotten = true WHERE user_id = ANY(%s::uuid[]) AND NOT forgotten",
-            [plan.forgotten],
+            f"UPDATE event_log SET name = '', forgotten = true WHERE user_id = ANY({_IDS}) AND NOT forgotten",
+            [_ids(plan.forgotten)],
         )
     conn.execute(
         "UPDATE projection_checkpoint SET position = %s, event_time = coalesce(%s, event_time), updated_time = now(),"
@@ -171,14 +209,76 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     notify_projected(conn, plan.position)
 
 
+def _copy_users(conn: Conn, table: str, rows: Sequence[UserRow]) -> None:
+    with _binary_copy(conn, table, _USER_COLUMNS) as copy:
+        for u in rows:
+            # name_key is what ListUsers' prefix search compares: the same function computes the prefix's key.
+            copy.write_row((u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position))
+
+
+def _merge_users(conn: Conn, rows: Sequence[UserRow]) -> None:
+    """Inserts or updates users through a session's temporary table: one INSERT ... ON CONFLICT for all of them."""
+    conn.execute(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_users (id uuid, name text, name_key text, version int8,"
+        " create_time timestamptz, update_time timestamptz, position int8) ON COMMIT DELETE ROWS"
+    )
+    _copy_users(conn, "incoming_users", rows)
+    conn.execute(
+        "INSERT INTO users (id, name, name_key, version, create_time, update_time, position)"
+        " SELECT id, name, name_key, version, create_time, update_time, position FROM incoming_users"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,"
+        " version = excluded.version, create_time = excluded.create_time, update_time = excluded.update_time,"
+        " position = excluded.position"
+    )
+
+
 def copy_log(conn: Conn, log: Sequence[LogRow]) -> None:
-    """Appends rows to the read-side event log by COPY."""
-    columns = "position, type, user_id, version, name, record_time, correlation_id, forgotten"
-    with conn.cursor().copy(f"COPY event_log ({columns}) FROM STDIN") as copy:
-        for e in log:
-            copy.write_row(
-                (e.position, e.type, e.user_id, e.version, e.name, e.record_time, e.correlation_id, e.forgotten)
-            )
+    """Appends rows to the read-side event log by binary COPY (a LogRow's fields are the columns, in order)."""
+    with _binary_copy(conn, "event_log", _LOG_COLUMNS) as copy:
+        for row in log:
+            copy.write_row(row)
+
+
+# (column, PostgreSQL type) of the rows each COPY sends; the types let them travel in binary.
+_USER_COLUMNS = (
+    ("id", "uuid"),
+    ("name", "text"),
+    ("name_key", "text"),
+    ("version", "int8"),
+    ("create_time", "timestamptz"),
+    ("update_time", "timestamptz"),
+    ("position", "int8"),
+)
+_LOG_COLUMNS = tuple(
+    zip(LogRow._fields, ("int8", "int2", "uuid", "int8", "text", "timestamptz", "text", "bool"), strict=True)
+)
+
+
+class _TextUuidBinaryDumper(Dumper):
+    """Sends a uuid this process holds as text (as it keeps every id) in PostgreSQL's binary form."""
+
+    format = pq.Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return bytes.fromhex(obj.replace("-", ""))
+
+
+@contextlib.contextmanager
+def _binary_copy(conn: Conn, table: str, columns: Sequence[tuple[str, str]]) -> Iterator[psycopg.Copy]:
+    """Opens a binary COPY into `table`: about a sixth of text COPY's cost for a timestamp, the bulk of a row's.
+
+    Binary COPY needs each column's type up front; uuids travel through the dumper above (by type
+    only, on this cursor alone: nothing else this connection sends changes).
+    """
+    cursor = conn.cursor()
+    cursor.adapters.register_dumper(None, _TextUuidBinaryDumper)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column, _ in columns)
+    )
+    with cursor.copy(statement) as copy:
+        copy.set_types([kind for _, kind in columns])
+        yield copy
 
 
 def notify_projected(conn: Conn, position: int) -> None:
