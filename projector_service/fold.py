@@ -46,21 +46,21 @@ def streams_to_load(events: Iterable[RecordedEvent]) -> set[str]:
 
 def evolve(prior: UserRow | None, event: RecordedEvent) -> tuple[UserRow | None, str]:
     """Returns a user's row after a known event (None once deleted or forgotten) and the name its log row carries."""
-    if event.forgotten or event.type == codec.USER_FORGOTTEN:
+    position, user, version, kind, data, at, _, _, forgotten = event
+    if forgotten or kind == codec.USER_FORGOTTEN:
         # Forgotten (a UserForgotten event, or a name whose key is gone): the user leaves the read
         # model, whether or not it is still there (a deleted user can be forgotten too).
         return None, ""
-    if event.type == codec.USER_ADDED:
-        name = codec.name_of(event.type, event.data)
-        return UserRow(event.stream_id, name, event.version, event.record_time, event.record_time, event.position), name
+    if kind == codec.USER_ADDED:
+        name = codec.name_of(kind, data)
+        return UserRow(user, name, version, at, at, position), name
     if prior is None:
         # The read model has no such user (never added, or deleted): the store holds an event the
         # command service would never have written.
-        raise MalformedEvent(f"{event.type} for user {event.stream_id}, who does not exist at version {event.version}")
-    if event.type == codec.USER_EDITED:
-        name = codec.name_of(event.type, event.data)
-        row = UserRow(prior.id, name, event.version, prior.create_time, event.record_time, event.position)
-        return row, name
+        raise MalformedEvent(f"{kind} for user {user}, who does not exist at version {version}")
+    if kind == codec.USER_EDITED:
+        name = codec.name_of(kind, data)
+        return UserRow(prior.id, name, version, prior.create_time, at, position), name
     # UserDeleted: the row goes; its log row keeps the last name the user had.
     return None, prior.name
 
@@ -69,36 +69,28 @@ def fold_batch(events: Sequence[RecordedEvent], start: int, existing: dict[str, 
     """Folds `events` (position order, all after `start`) over the `existing` rows of the users they touch."""
     plan = Plan(position=start)
     state: dict[str, UserRow | None] = {}
+    # Runs once per event projected: local names, and each event unpacked once, cost less than lookups.
+    log, known, last = plan.log, codec.TYPE_IDS, None
     for event in events:
-        if event.position in skips:
+        position, user, version, kind, _, at, metadata, _, opened_forgotten = event
+        if position in skips:
             plan.skipped_operator += 1
-        elif not codec.is_known(event.type):
+        elif kind not in known:
             plan.skipped_unknown += 1  # forward compatibility: a newer writer's event type
         else:
-            prior = state[event.stream_id] if event.stream_id in state else existing.get(event.stream_id)
             try:
-                row, name = evolve(prior, event)
+                row, name = evolve(state[user] if user in state else existing.get(user), event)
             except MalformedEvent as exc:
-                plan.malformed = (event.position, str(exc))
+                plan.malformed = (position, str(exc))
                 break
-            state[event.stream_id] = row
-            forgotten = event.forgotten or event.type == codec.USER_FORGOTTEN
-            if forgotten and event.stream_id not in plan.forgotten:
-                plan.forgotten.append(event.stream_id)
-            plan.log.append(
-                LogRow(
-                    event.position,
-                    codec.TYPE_IDS[event.type],
-                    event.stream_id,
-                    event.version,
-                    name,
-                    event.record_time,
-                    event.metadata.get(METADATA_KEY),
-                    forgotten,
-                )
-            )
-        plan.position = event.position
-        plan.event_time = event.record_time
+            state[user] = row
+            forgotten = opened_forgotten or kind == codec.USER_FORGOTTEN
+            if forgotten and user not in plan.forgotten:
+                plan.forgotten.append(user)
+            log.append(LogRow(position, known[kind], user, version, name, at, metadata.get(METADATA_KEY), forgotten))
+        last = event
+    if last is not None:
+        plan.position, plan.event_time = last.position, last.record_time
     plan.upserts = [row for row in state.values() if row is not None]
     plan.created = {row.id for row in plan.upserts if row.id not in existing}
     plan.deletes = [user for user, row in state.items() if row is None]

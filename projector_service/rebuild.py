@@ -25,6 +25,7 @@ from projector_service import prefetch, rebuild_sql, store
 from projector_service.applier import apply_batch
 from projector_service.fold import Plan
 from projector_service.pipeline import Pipeline
+from projector_service.replay import replay_by_user
 from projector_service.source import EventSource
 
 log = logging.getLogger(__name__)
@@ -48,21 +49,25 @@ class Progress:
     def __init__(self, out: TextIO, reader: store.Conn) -> None:
         self._out, self._reader = out, reader
         self.started = self._last = time.monotonic()
-        self.done = 0
+        self.done = self.total = 0
 
     def begin(self) -> None:
         """Says how many events the replay starts with."""
-        _, total, _ = store.lag(self._reader, 0)
-        self._say(f"rebuild: replaying {total:,} events into fresh tables")
+        _, self.total, _ = store.lag(self._reader, 0)
+        self._say(f"rebuild: replaying {self.total:,} events into fresh tables")
 
-    def advance(self, position: int, count: int) -> None:
-        """Counts a batch; every few seconds prints events done, rate and time left."""
+    def advance(self, count: int, position: int | None = None) -> None:
+        """Counts a batch; every few seconds prints events done, rate and time left.
+
+        `position`: the batch's last, from which what is left is counted; without it (the replay
+        by shares, out of position order), what is left is the starting total less what is done.
+        """
         self.done += count
         now = time.monotonic()
         if now - self._last >= PROGRESS_EVERY_SECONDS:
             self._last = now
             rate = self.done / max(now - self.started, 1e-6)
-            _, remaining, _ = store.lag(self._reader, position)
+            remaining = store.lag(self._reader, position)[1] if position is not None else self.total - self.done
             self._say(
                 f"rebuild: {self.done:,} events done, {rate:,.0f} events/s, {remaining:,} to go,"
                 f" about {remaining / max(rate, 1e-6):,.0f} s left"
@@ -101,7 +106,9 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
                 progress.begin()
                 source = EventSource.open(settings.event_store, settings.key_store, reader)
                 try:
-                    position = _replay(settings, conn, source, 0, progress, planner=planner)
+                    position = replay_by_user(conn, source, name, live, settings.rebuild_batch_size, progress.advance)
+                    # The events appended meanwhile, batch by batch.
+                    position = _replay(settings, conn, source, position, progress, planner=planner)
                     # Built before the switch, outside its transaction: queries never wait for them.
                     rebuild_sql.build_indexes(conn, deferred)
                     position = _switch(settings, conn, source, position, progress)
@@ -138,11 +145,11 @@ def _replay(
     with contextlib.closing(prefetch.batches(source.read, position, s.rebuild_batch_size, upto)) as stream:
         if planner is not None:
             return Pipeline(planner, conn, name, live).run(
-                stream, position, lambda plan, _: progress.advance(plan.position, _events_in(plan))
+                stream, position, lambda plan, _: progress.advance(_events_in(plan), plan.position)
             )
         for events in stream:
             position = apply_batch(conn, name, live, events, position).position
-            progress.advance(position, len(events))
+            progress.advance(len(events), position)
     return position
 
 

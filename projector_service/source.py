@@ -27,9 +27,11 @@ class EventSource:
         keys = KeyStore.beside(key_store, event_store)
         return cls(events, keys, None if keys.shares_event_store else db.connect(key_store, autocommit=True))
 
-    def read(self, after: int, limit: int, upto: int | None = None) -> list[RecordedEvent]:
-        """Returns up to `limit` events after `after` (at most `upto`), in position order, names opened."""
-        events = store.read_events(self.events, after, limit, upto)
+    def read(
+        self, after: int, limit: int, upto: int | None = None, share: store.Share | None = None
+    ) -> list[RecordedEvent]:
+        """Returns up to `limit` events after `after` (at most `upto`; of one share's users), in position order, names opened."""
+        events = store.read_events(self.events, after, limit, upto, share)
         needed = sealing.sealed_streams(events)
         return sealing.open_events(events, self._keys.fetch(self._keys_conn, needed) if needed else {})
 

@@ -24,8 +24,10 @@ Conn = psycopg.Connection[Any]
 # --- the event store -------------------------------------------------------------------------
 
 
-def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> list[RecordedEvent]:
-    """Returns up to `limit` events after position `after` (and at most `upto`), in position order.
+def read_events(
+    conn: Conn, after: int, limit: int, upto: int | None = None, share: Share | None = None
+) -> list[RecordedEvent]:
+    """Returns up to `limit` events after position `after` (and at most `upto`; of one share's users), in position order.
 
     An event's data comes back holding only what the fold reads: its name in clear, or sealed.
     PostgreSQL picks them out of the JSON (a value that is not a string counts as absent, which is
@@ -33,7 +35,11 @@ def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> 
     its work per event. Results come in binary, which costs less to load than text.
     """
     bound = "AND position <= %s" if upto is not None else ""
-    params = [after, upto, limit] if upto is not None else [after, limit]
+    params: list[object] = [after, upto] if upto is not None else [after]
+    if share is not None:
+        bound += " AND (hashtext(stream_id::text) & 2147483647) %% %s = %s"
+        params += [share.shares, share.number]
+    params.append(limit)
     rows = (
         conn.cursor(binary=True)
         .execute(
@@ -62,6 +68,13 @@ def _data(name: str | None, sealed: str | None) -> dict[str, str]:
     if sealed is None:
         return {} if name is None else {"name": name}
     return {SEALED_FIELD: sealed} if name is None else {"name": name, SEALED_FIELD: sealed}
+
+
+class Share(NamedTuple):
+    """Share `number` of `shares` shares of the users, chosen by a hash of their ids (the rebuild folds one at a time)."""
+
+    shares: int
+    number: int
 
 
 # The two data fields the fold reads, each as text when it holds a string and NULL otherwise.
@@ -190,12 +203,7 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     if plan.log:
         copy_log(conn, plan.log)
     if plan.forgotten:
-        # Forgetting reaches back: every earlier log row of these users loses its name. (The old
-        # row versions stay in the table's files until VACUUM reclaims them; see README: Forgetting.)
-        conn.execute(
-            f"UPDATE event_log SET name = '', forgotten = true WHERE user_id = ANY({_IDS}) AND NOT forgotten",
-            [_ids(plan.forgotten)],
-        )
+        erase_names(conn, plan.forgotten)
     conn.execute(
         "UPDATE projection_checkpoint SET position = %s, event_time = coalesce(%s, event_time), updated_time = now(),"
         " skipped_unknown = skipped_unknown + %s WHERE name = %s",
@@ -209,7 +217,24 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     notify_projected(conn, plan.position)
 
 
-def _copy_users(conn: Conn, table: str, rows: Sequence[UserRow]) -> None:
+def erase_names(conn: Conn, users: Sequence[str]) -> None:
+    """Erases the names of every log row of these (forgotten) users.
+
+    Forgetting reaches back: every earlier log row of these users loses its name. (The old row
+    versions stay in the table's files until VACUUM reclaims them; see README: Forgetting.)
+    """
+    conn.execute(
+        f"UPDATE event_log SET name = '', forgotten = true WHERE user_id = ANY({_IDS}) AND NOT forgotten",
+        [_ids(users)],
+    )
+
+
+def insert_users(conn: Conn, rows: Iterable[UserRow]) -> None:
+    """Adds users that have no row yet, by binary COPY (the rebuild's, a share at a time)."""
+    _copy_users(conn, "users", rows)
+
+
+def _copy_users(conn: Conn, table: str, rows: Iterable[UserRow]) -> None:
     with _binary_copy(conn, table, _USER_COLUMNS) as copy:
         for u in rows:
             # name_key is what ListUsers' prefix search compares: the same function computes the prefix's key.

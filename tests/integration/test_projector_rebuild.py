@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import random
 import threading
+import uuid
 from typing import Any
 
 import psycopg
@@ -14,11 +16,20 @@ import pytest
 from eventkit import config, db, migrations
 from eventkit.config import Database
 from eventkit.startup import migrating_connector
+from projector_service import replay as replay_module
 from projector_service import store
 from projector_service.applier import Fenced, apply_batch
 from projector_service.rebuild import RebuildBusy, rebuild, scratch_schema
 from projector_service.source import EventSource
-from tests.support.projector import KEYS, DirectWriter, prepare_event_store, projector_env, read_model_content, replay
+from tests.support.projector import (
+    KEYS,
+    DirectWriter,
+    insert_events,
+    prepare_event_store,
+    projector_env,
+    read_model_content,
+    replay,
+)
 from tests.support.waiting import wait_until
 
 
@@ -135,3 +146,26 @@ def test_a_rebuild_bulk_loads_in_large_batches_and_the_swapped_tables_have_every
         # The primary key is a constraint again, not only a unique index: a duplicate position is refused.
         with pytest.raises(psycopg.errors.UniqueViolation):
             conn.execute("INSERT INTO event_log SELECT * FROM event_log LIMIT 1")
+
+
+def test_a_rebuild_folding_many_shares_of_users_matches_a_replay_event_by_event_and_counts_unknown_events(
+    event_store: Database, read_model: Database
+) -> None:
+    # Batches of 20 events make shares of about 100: some thirty shares of users over this store,
+    # each user's events (sealed names, edits, deletions, forgettings) folded in the one share it falls in.
+    prepare_event_store(event_store)
+    writer = DirectWriter(random.Random(11))
+    with db.connect(event_store, autocommit=True) as conn:
+        for _ in range(15):
+            writer.append(conn, 200)
+            insert_events(conn, [(str(uuid.uuid4()), 1, "UserRenamedInTheFuture", {"name": "x"})])
+        shares = math.ceil(conn.execute("SELECT count(*) FROM events").fetchone()[0] / (20 * replay_module.SHARE_BATCHES))
+    assert shares > 20
+    env = projector_env(event_store, read_model, PROJECTOR_REBUILD_BATCH_SIZE="20")
+    out = io.StringIO()
+    position = rebuild(config.projector_settings(env), migrating_connector(read_model, "read_model"), out)
+    expected = replay(event_store)
+    actual = read_model_content(read_model)
+    assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
+    with db.connect(read_model) as conn:
+        assert store.checkpoint(conn, "users") == (position, 15)
