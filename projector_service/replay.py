@@ -1,18 +1,22 @@
-"""The rebuild's first pass: the history up to the store's head, folded a share of the users at a time."""
+"""The rebuild's first pass: the history up to the store's head, in ranges, each folded a share of its users at a time."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import math
 from collections.abc import Callable
 
+from eventkit.codec import RecordedEvent
 from eventkit.rows import UserRow
 from projector_service import fold, prefetch, store
 from projector_service.applier import Stalled, commit_plan
 from projector_service.fold import Plan
 from projector_service.source import EventSource
 
+# Each range of the history is split into this many shares of users: each share re-reads the
+# range (skipping the other shares' rows, about 0.6 us a row for PostgreSQL here), and saves
+# reading back and merging every user the range touches more than once (about 10 us a row).
+SHARES = 4
 # A share holds about this many rebuild batches of events: its users are what memory holds.
 SHARE_BATCHES = 5
 
@@ -25,39 +29,74 @@ def replay_by_user(
 ) -> int:
     """Replays every event up to the store's head into the empty scratch tables; returns that head.
 
-    The users are split into shares by a hash of their ids. Each share's events are read in
-    position order and folded in memory, and each user's row is written once, by COPY, when its
-    share is done: no row is read back or merged, which is where a batch-at-a-time replay spends
-    most of its time when users recur far apart in the history. Memory holds one share's users
-    (about SHARE_BATCHES batches of events), however long the history; each share reads the whole
-    range, skipping the other shares' rows. Log rows go in batch by batch.
-    The checkpoint moves once, from 0 to the head, when every share is in: a rebuild killed before
+    The history is cut into ranges of SHARES x SHARE_BATCHES batches. In each range the users are
+    split into SHARES shares by a hash of their ids; a share's events are read in position order
+    and folded in memory, and each user's row is written once when the share is done (new users by
+    COPY, the ones an earlier range wrote by one merge), however often the range changes it. Log
+    rows go in batch by batch. Memory holds one share's users; the work grows with the history.
+    The checkpoint moves once, from 0 to the head, when everything is in: a rebuild killed before
     leaves a scratch schema the next one drops. A malformed event raises Stalled (the rebuild
     stops there, as a batch-at-a-time replay does).
     """
-    head, total, _ = store.lag(source.events, 0)
-    shares = max(1, math.ceil(total / (batch_size * SHARE_BATCHES)))
-    skips = store.operator_skips(conn, live_schema, name, 0, head) if total else set()
+    head, _, _ = store.lag(source.events, 0)
+    skips = store.operator_skips(conn, live_schema, name, 0, head) if head else set()
     done = Plan(position=head)
     last = 0  # the highest position folded: the head's event gives the checkpoint its time
-    for index in range(shares):
-        users: dict[str, UserRow] = {}
-        read = functools.partial(source.read, share=store.Share(shares, index))
-        with contextlib.closing(prefetch.batches(read, 0, batch_size, head)) as stream:
-            for events in stream:
-                plan = fold.fold_batch(events, 0, users, skips)
-                if plan.malformed is not None:
-                    raise Stalled(plan.malformed[0], plan.malformed[1], 0)
-                users.update((row.id, row) for row in plan.upserts)
-                for user in plan.deletes:
-                    users.pop(user, None)  # a user forgotten after its deletion has no row to drop
-                store.copy_log(conn, plan.log)
-                if plan.forgotten:
-                    store.erase_names(conn, plan.forgotten)
-                done.skipped_unknown += plan.skipped_unknown
-                if events[-1].position > last:
-                    last, done.event_time = events[-1].position, plan.event_time
-                advanced(len(events))
-        store.insert_users(conn, users.values())
+    span = SHARES * SHARE_BATCHES * batch_size
+    for start in range(0, head, span):
+        for number in range(SHARES):
+            read = functools.partial(source.read, share=store.Share(SHARES, number))
+            with contextlib.closing(prefetch.batches(read, start, batch_size, min(start + span, head))) as stream:
+                share = _Share()
+                for events in stream:
+                    plan = share.fold(conn, events, skips)
+                    store.copy_log(conn, plan.log)
+                    if plan.forgotten:
+                        store.erase_names(conn, plan.forgotten)
+                    done.skipped_unknown += plan.skipped_unknown
+                    if events[-1].position > last:
+                        last, done.event_time = events[-1].position, plan.event_time
+                    advanced(len(events))
+                with conn.transaction():  # the merge's temporary rows last until the commit
+                    store.write_users(conn, share.plan())
     commit_plan(conn, name, done, 0)
     return head
+
+
+class _Share:
+    """The users one share of a range has touched so far, as they are now."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, UserRow] = {}  # present now
+        self.gone: set[str] = set()  # deleted or forgotten in this range
+        self.stored: set[str] = set()  # found in the tables (an earlier range wrote them)
+        self.asked: set[str] = set()  # looked up in the tables, found or not
+
+    def fold(self, conn: store.Conn, events: list[RecordedEvent], skips: set[int]) -> Plan:
+        """Folds a batch over what the share holds, first reading the rows of users earlier ranges wrote."""
+        needed = fold.streams_to_load(events) - self.asked - self.rows.keys() - self.gone
+        if needed:
+            found = store.load_users(conn, needed)
+            self.rows.update(found)
+            self.stored.update(found)
+            self.asked.update(needed)
+        plan = fold.fold_batch(events, 0, self.rows, skips)
+        if plan.malformed is not None:
+            raise Stalled(plan.malformed[0], plan.malformed[1], 0)
+        for row in plan.upserts:
+            self.rows[row.id] = row
+            self.gone.discard(row.id)
+        for user in plan.deletes:
+            self.rows.pop(user, None)
+            self.gone.add(user)
+        return plan
+
+    def plan(self) -> Plan:
+        """Returns the share's user rows as one plan: new ones inserted, earlier ones merged, gone ones deleted."""
+        rows = list(self.rows.values())
+        return Plan(
+            position=0,
+            upserts=rows,
+            created={row.id for row in rows if row.id not in self.stored},
+            deletes=[user for user in self.gone if user in self.stored],
+        )

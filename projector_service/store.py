@@ -186,20 +186,7 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     `event_log`. The checkpoint's compare-and-set stays in the same
     transaction (the caller's): a process killed mid-COPY leaves nothing behind.
     """
-    if plan.deletes:
-        conn.execute(f"DELETE FROM users WHERE id = ANY({_IDS})", [_ids(plan.deletes)])
-    created = [row for row in plan.upserts if row.id in plan.created]
-    merged = [row for row in plan.upserts if row.id not in plan.created]
-    if created:
-        try:
-            # A savepoint: should one of these rows exist after all (a second UserAdded written out
-            # of band), every row goes through the merge instead, as it did before this shortcut.
-            with conn.transaction():
-                _copy_users(conn, "users", created)
-        except psycopg.errors.UniqueViolation:
-            merged = plan.upserts
-    if merged:
-        _merge_users(conn, merged)
+    write_users(conn, plan)
     if plan.log:
         copy_log(conn, plan.log)
     if plan.forgotten:
@@ -217,6 +204,24 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     notify_projected(conn, plan.position)
 
 
+def write_users(conn: Conn, plan: Plan) -> None:
+    """Writes a plan's user rows (deletions, then new users by COPY and the others by one merge) in the caller's transaction."""
+    if plan.deletes:
+        conn.execute(f"DELETE FROM users WHERE id = ANY({_IDS})", [_ids(plan.deletes)])
+    created = [row for row in plan.upserts if row.id in plan.created]
+    merged = [row for row in plan.upserts if row.id not in plan.created]
+    if created:
+        try:
+            # A savepoint: should one of these rows exist after all (a second UserAdded written out
+            # of band), every row goes through the merge instead, as it did before this shortcut.
+            with conn.transaction():
+                _copy_users(conn, "users", created)
+        except psycopg.errors.UniqueViolation:
+            merged = plan.upserts
+    if merged:
+        _merge_users(conn, merged)
+
+
 def erase_names(conn: Conn, users: Sequence[str]) -> None:
     """Erases the names of every log row of these (forgotten) users.
 
@@ -227,11 +232,6 @@ def erase_names(conn: Conn, users: Sequence[str]) -> None:
         f"UPDATE event_log SET name = '', forgotten = true WHERE user_id = ANY({_IDS}) AND NOT forgotten",
         [_ids(users)],
     )
-
-
-def insert_users(conn: Conn, rows: Iterable[UserRow]) -> None:
-    """Adds users that have no row yet, by binary COPY (the rebuild's, a share at a time)."""
-    _copy_users(conn, "users", rows)
 
 
 def _copy_users(conn: Conn, table: str, rows: Iterable[UserRow]) -> None:
