@@ -36,27 +36,42 @@ def settings(event_store: Database, read_model: Database) -> config.ProjectorSet
     return config.projector_settings(projector_env(event_store, read_model, PROJECTOR_BATCH_SIZE="300"))
 
 
+def written(event_store: Database, seed: int, rounds: int, unknown_too: bool = False) -> None:
+    """Writes `rounds` x 200 random events (and, with `unknown_too`, one of an unknown type after each 200)."""
+    prepare_event_store(event_store)
+    writer = DirectWriter(random.Random(seed))
+    with db.connect(event_store, autocommit=True) as conn:
+        for _ in range(rounds):
+            writer.append(conn, 200)
+            if unknown_too:
+                insert_events(conn, [(str(uuid.uuid4()), 1, "UserRenamedInTheFuture", {"name": "x"})])
+
+
+def rebuilt_as_replayed(event_store: Database, read_model: Database, s: config.ProjectorSettings) -> tuple[int, str]:
+    """Rebuilds, checks the swapped-in tables against an event-by-event replay; returns the position and the output."""
+    out = io.StringIO()
+    position = rebuild(s, migrating_connector(read_model, "read_model"), out)
+    expected = replay(event_store)
+    actual = read_model_content(read_model)
+    assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
+    assert position == expected.checkpoint
+    return position, out.getvalue()
+
+
 def test_a_rebuild_ahead_of_the_live_projector_moves_the_checkpoint_and_fences_it(
     event_store: Database, read_model: Database
 ) -> None:
-    prepare_event_store(event_store)
-    writer = DirectWriter(random.Random(3))
+    written(event_store, 3, 10)
     with db.connect(event_store, autocommit=True) as conn:
-        for _ in range(10):
-            writer.append(conn, 200)
         early = EventSource(conn, KEYS).read(0, 500)  # names opened, as the projector reads them
     with db.connect(read_model) as live:
         migrations.apply(live, "read_model", read_model.schema)
         live.autocommit = True
         store.ensure_rows(live, "users")
         behind = apply_batch(live, "users", read_model.schema, early, 0).position  # a live projector 500 events in
-        out = io.StringIO()
-        position = rebuild(settings(event_store, read_model), migrating_connector(read_model, "read_model"), out)
-        expected = replay(event_store)
-        assert position == expected.checkpoint > behind
-        assert "replaying 2,000 events" in out.getvalue() and f"swapped at position {position}" in out.getvalue()
-        actual = read_model_content(read_model)
-        assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
+        position, out = rebuilt_as_replayed(event_store, read_model, settings(event_store, read_model))
+        assert position > behind
+        assert "replaying 2,000 events" in out and f"swapped at position {position}" in out
         with pytest.raises(Fenced):  # the live projector's next batch finds the checkpoint moved
             apply_batch(live, "users", read_model.schema, early[:1], behind)
         scratch = live.execute(
@@ -122,21 +137,13 @@ def index_definitions(conn: psycopg.Connection[Any], schema: str) -> set[str]:
 def test_a_rebuild_bulk_loads_in_large_batches_and_the_swapped_tables_have_every_index_of_a_migrated_schema(
     event_store: Database, read_model: Database
 ) -> None:
-    prepare_event_store(event_store)
-    writer = DirectWriter(random.Random(5))
-    with db.connect(event_store, autocommit=True) as conn:
-        for _ in range(15):
-            writer.append(conn, 200)
+    written(event_store, 5, 15)
     with db.connect(read_model) as conn:
         migrations.apply(conn, "read_model", read_model.schema)
         conn.autocommit = True
         migrated = index_definitions(conn, read_model.schema)
         env = projector_env(event_store, read_model, PROJECTOR_REBUILD_BATCH_SIZE="1000")
-        out = io.StringIO()
-        position = rebuild(config.projector_settings(env), migrating_connector(read_model, "read_model"), out)
-        expected = replay(event_store)
-        actual = read_model_content(read_model)
-        assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
+        rebuilt_as_replayed(event_store, read_model, config.projector_settings(env))
         assert index_definitions(conn, read_model.schema) == migrated
         assert {"users_pkey", "users_name_key", "event_log_pkey", "event_log_user_key"} <= {
             row[0]
@@ -153,19 +160,11 @@ def test_a_rebuild_folding_ranges_by_shares_of_users_matches_a_replay_event_by_e
     # Batches of 20 events make ranges of 400 in four shares of users: users recur within a range
     # (written once) and across ranges (read back and merged), with sealed names, edits, deletions
     # and forgettings, and events of a type this code does not know.
-    prepare_event_store(event_store)
-    writer = DirectWriter(random.Random(11))
+    written(event_store, 11, 15, unknown_too=True)
     with db.connect(event_store, autocommit=True) as conn:
-        for _ in range(15):
-            writer.append(conn, 200)
-            insert_events(conn, [(str(uuid.uuid4()), 1, "UserRenamedInTheFuture", {"name": "x"})])
         head = conn.execute("SELECT max(position) FROM events").fetchone()[0]
     assert head > 5 * replay_module.SHARES * replay_module.SHARE_BATCHES * 20
     env = projector_env(event_store, read_model, PROJECTOR_REBUILD_BATCH_SIZE="20")
-    out = io.StringIO()
-    position = rebuild(config.projector_settings(env), migrating_connector(read_model, "read_model"), out)
-    expected = replay(event_store)
-    actual = read_model_content(read_model)
-    assert (actual.checkpoint, actual.log, actual.users) == (position, expected.log, expected.users)
+    position, _ = rebuilt_as_replayed(event_store, read_model, config.projector_settings(env))
     with db.connect(read_model) as conn:
         assert store.checkpoint(conn, "users") == (position, 15)
