@@ -9,17 +9,17 @@ from typing import Any, TextIO
 
 from eventkit import db
 from eventkit.config import ProjectorSettings
-from projector_service import leadership, store
+from projector_service import events_sql, leadership, status_sql, store
 
 
 def gather(settings: ProjectorSettings, connect_read_model: Callable[[], store.Conn]) -> dict[str, Any]:
     """Returns what `status` shows: checkpoint, store head, lag, leader, stall and last error."""
     name = settings.projection_name
     with connect_read_model() as rm:
-        row = store.status(rm, name) or {"position": 0}
-        leader = store.lock_holder(rm, leadership.leader_key(settings.read_model.schema, name))
+        row = status_sql.status(rm, name) or {"position": 0}
+        leader = status_sql.lock_holder(rm, leadership.leader_key(settings.read_model.schema, name))
     with db.connect(settings.event_store, autocommit=True) as es:
-        head, lag_events, lag_seconds = store.lag(es, int(row["position"]))
+        head, lag_events, lag_seconds = events_sql.lag(es, int(row["position"]))
     return {
         "projection": name,
         "checkpoint": int(row["position"]),
@@ -70,7 +70,7 @@ def skip(
     with connect_read_model() as rm:
         rm.autocommit = True
         store.ensure_rows(rm, name)
-        row = store.status(rm, name) or {}
+        row = status_sql.status(rm, name) or {}
         checkpoint, stalled = int(row.get("position") or 0), row.get("stalled_position")
         if position <= checkpoint:
             return False, f"position {position} is already behind the checkpoint ({checkpoint}); nothing to skip"

@@ -14,7 +14,7 @@ from eventkit.backoff import Backoff
 from eventkit.codec import TYPE_NAMES
 from eventkit.config import ProjectorSettings
 from eventkit.server import Health
-from projector_service import metrics, prefetch, store
+from projector_service import events_sql, metrics, prefetch, status_sql, store
 from projector_service.applier import Stalled
 from projector_service.fold import Plan
 from projector_service.pipeline import Pipeline
@@ -58,23 +58,23 @@ class Follower:
             self._work = self._connect_read_model()
             opened.callback(self._work.close)
             self._work.autocommit = True
-            store.name_session(self._work, f"projector-work {self._identity}")
+            status_sql.name_session(self._work, f"projector-work {self._identity}")
             store.ensure_rows(self._work, self._name)
             # Folds the next batch (reading the rows it needs) while the work connection writes this one.
             self._planner = self._connect_read_model()
             opened.callback(self._planner.close)
             self._planner.autocommit = True
-            store.name_session(self._planner, f"projector-plan {self._identity}")
-            store.heartbeat(self._lock, self._name, self._identity, first=True)
+            status_sql.name_session(self._planner, f"projector-plan {self._identity}")
+            status_sql.heartbeat(self._lock, self._name, self._identity, first=True)
             self._listen = db.connect(self._s.event_store, autocommit=True)
             opened.callback(self._listen.close)
-            store.name_session(self._listen, f"projector-listen {self._identity}")
+            status_sql.name_session(self._listen, f"projector-listen {self._identity}")
             # LISTEN before the first read: an event committed after it wakes us, one committed
             # before it is found by the read. Nothing falls between the two.
-            store.listen(self._listen)
+            events_sql.listen(self._listen)
             self._reader = db.connect(self._s.event_store, autocommit=True)
             opened.callback(self._reader.close)
-            store.name_session(self._reader, f"projector-read {self._identity}")
+            status_sql.name_session(self._reader, f"projector-read {self._identity}")
             self._source = EventSource.open(self._s.event_store, self._s.key_store, self._reader)
             opened.callback(self._source.close)
             self.position = store.checkpoint(self._work, self._name)[0]
@@ -143,11 +143,11 @@ class Follower:
         # The last read found the store's end (a short or empty batch): no lag at this instant,
         # without waiting for the next sample.
         self._head = max(self._head, self.position)
-        observe_store(store.Sample(self._head, 0.0, self._queue_usage), self.position)
+        observe_store(events_sql.Sample(self._head, 0.0, self._queue_usage), self.position)
 
     def _report(self, done: int, started: float) -> None:
         """Logs a long catch-up's progress: events done, rate, and time left."""
-        _, remaining, _ = store.lag(self._reader, self.position)
+        _, remaining, _ = events_sql.lag(self._reader, self.position)
         rate = done / max(time.monotonic() - started, 1e-6)
         log.info(
             "catching up: %d events applied, %.0f events/s, %d to go, about %.0f s left",
@@ -175,7 +175,7 @@ class Follower:
                 exc.position,
                 extra={"position": exc.position, "reason": exc.reason, "checkpoint": exc.reached},
             )
-            store.record_stall(self._work, self._name, exc.position, str(exc))
+            status_sql.record_stall(self._work, self._name, exc.position, str(exc))
         else:
             log.warning(
                 "still stalled at position %d", exc.position, extra={"position": exc.position, "reason": exc.reason}
@@ -194,7 +194,7 @@ class Follower:
             )
         if self._stalled is not None or not self._cleared:
             # Also once per session: a stall recorded before a restart may have been skipped since.
-            store.clear_stall(self._work, self._name)
+            status_sql.clear_stall(self._work, self._name)
             self._stalled, self._cleared = None, True
             metrics.STALLED.set(0)
             metrics.STALLED_POSITION.set(0)
@@ -204,10 +204,10 @@ class Follower:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             # On the lock's connection: if that connection is gone, so is the lock, and this raises.
-            store.heartbeat(self._lock, self._name, self._identity)
-            store.record_store_head(self._lock, self._reader, self._name)
+            status_sql.heartbeat(self._lock, self._name, self._identity)
+            status_sql.record_store_head(self._lock, self._reader, self._name)
             self._next_heartbeat = now + self._s.heartbeat_interval
-            sample = store.sample(self._reader, self.position)
+            sample = events_sql.sample(self._reader, self.position)
             self._head, self._queue_usage = sample.head, sample.notification_queue_usage
             observe_store(sample, self.position)
 
@@ -239,7 +239,7 @@ def observe_batch(plan: Plan, seconds: float) -> None:
             )
 
 
-def observe_store(sample: store.Sample, checkpoint: int) -> None:
+def observe_store(sample: events_sql.Sample, checkpoint: int) -> None:
     """Sets the head, lag and NOTIFY-queue gauges from one sample of the event store."""
     metrics.STORE_HEAD.set(sample.head)
     metrics.LAG_EVENTS.set(max(sample.head - checkpoint, 0))

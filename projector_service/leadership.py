@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from projector_service import store
+from projector_service import status_sql, store
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,15 @@ def acquire(
     """
     conn = connect()
     try:
-        store.name_session(conn, f"projector {identity}")
+        status_sql.name_session(conn, f"projector {identity}")
         announced = False
         while not stop.is_set():
-            if store.try_lock(conn, key):
+            if status_sql.try_lock(conn, key):
                 log.info("leader lock taken by %s", identity, extra={"identity": identity})
                 return conn
             standing_by()
             if not announced:
-                holder = store.lock_holder(conn, key)
+                holder = status_sql.lock_holder(conn, key)
                 log.info("standing by: %s leads", holder or "another projector", extra={"leader": holder})
                 announced = True
             stop.wait(retry)

@@ -21,7 +21,7 @@ import psycopg
 from eventkit import db, migrations, startup
 from eventkit.config import ProjectorSettings
 from eventkit.migrations import grants
-from projector_service import prefetch, rebuild_sql, store
+from projector_service import events_sql, prefetch, rebuild_sql, status_sql, store
 from projector_service.applier import apply_batch
 from projector_service.fold import Plan
 from projector_service.pipeline import Pipeline
@@ -53,7 +53,7 @@ class Progress:
 
     def begin(self) -> None:
         """Says how many events the replay starts with."""
-        _, self.total, _ = store.lag(self._reader, 0)
+        _, self.total, _ = events_sql.lag(self._reader, 0)
         self._say(f"rebuild: replaying {self.total:,} events into fresh tables")
 
     def advance(self, count: int, position: int | None = None) -> None:
@@ -67,7 +67,7 @@ class Progress:
         if now - self._last >= PROGRESS_EVERY_SECONDS:
             self._last = now
             rate = self.done / max(now - self.started, 1e-6)
-            remaining = store.lag(self._reader, position)[1] if position is not None else self.total - self.done
+            remaining = events_sql.lag(self._reader, position)[1] if position is not None else self.total - self.done
             self._say(
                 f"rebuild: {self.done:,} events done, {rate:,.0f} events/s, {remaining:,} to go,"
                 f" about {remaining / max(rate, 1e-6):,.0f} s left"
@@ -91,7 +91,7 @@ def rebuild(settings: ProjectorSettings, connect_read_model: Callable[[], store.
     with db.connect(owner) as admin, db.connect(settings.event_store, autocommit=True) as reader:
         admin.autocommit = True
         store.ensure_rows(admin, name)
-        if not store.try_lock(admin, f"{live}.{name}.rebuild"):
+        if not status_sql.try_lock(admin, f"{live}.{name}.rebuild"):
             raise RebuildBusy(f"another rebuild of {live}.{name} is running")
         rebuild_sql.drop_schema(admin, scratch)  # what a killed rebuild left behind
         try:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from eventkit.codec import RecordedEvent
 from eventkit.rows import UserRow
-from projector_service import fold, prefetch, store
+from projector_service import events_sql, fold, prefetch, store
 from projector_service.applier import Stalled, commit_plan
 from projector_service.fold import Plan
 from projector_service.source import EventSource
@@ -38,14 +38,14 @@ def replay_by_user(
     leaves a scratch schema the next one drops. A malformed event raises Stalled (the rebuild
     stops there, as a batch-at-a-time replay does).
     """
-    head, _, _ = store.lag(source.events, 0)
+    head, _, _ = events_sql.lag(source.events, 0)
     skips = store.operator_skips(conn, live_schema, name, 0, head) if head else set()
     done = Plan(position=head)
     last = 0  # the highest position folded: the head's event gives the checkpoint its time
     span = SHARES * SHARE_BATCHES * batch_size
     for start in range(0, head, span):
         for number in range(SHARES):
-            read = functools.partial(source.read, share=store.Share(SHARES, number))
+            read = functools.partial(source.read, share=events_sql.Share(SHARES, number))
             with contextlib.closing(prefetch.batches(read, start, batch_size, min(start + span, head))) as stream:
                 share = _Share()
                 for events in stream:

@@ -6,7 +6,7 @@ from eventkit import db, sealing
 from eventkit.codec import RecordedEvent
 from eventkit.config import Database
 from eventkit.keystore import KeyStore
-from projector_service import store
+from projector_service import events_sql, store
 
 
 class EventSource:
@@ -28,10 +28,10 @@ class EventSource:
         return cls(events, keys, None if keys.shares_event_store else db.connect(key_store, autocommit=True))
 
     def read(
-        self, after: int, limit: int, upto: int | None = None, share: store.Share | None = None
+        self, after: int, limit: int, upto: int | None = None, share: events_sql.Share | None = None
     ) -> list[RecordedEvent]:
         """Returns up to `limit` events after `after` (at most `upto`; of one share's users), in position order, names opened."""
-        events = store.read_events(self.events, after, limit, upto, share)
+        events = events_sql.read_events(self.events, after, limit, upto, share)
         needed = sealing.sealed_streams(events)
         return sealing.open_events(events, self._keys.fetch(self._keys_conn, needed) if needed else {})
 

@@ -1,133 +1,21 @@
-"""The projector's SQL: event-store reads, read-model writes, checkpoint, leadership, status (the rebuild's: rebuild_sql)."""
+"""The projector's SQL on the read model: a batch's rows, the checkpoint, skips (reads: events_sql; leadership: status_sql; the rebuild's: rebuild_sql)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from psycopg import postgres, pq, sql
 from psycopg.adapt import Dumper
 
-from eventkit.channels import EVENTS_CHANNEL, PROJECTED_CHANNEL
-from eventkit.codec import NO_METADATA, RecordedEvent
-from eventkit.correlation import METADATA_KEY
+from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.namekey import name_key
 from eventkit.rows import LogRow, UserRow
-from eventkit.sealing import SEALED_FIELD
 from projector_service.fold import Plan
 
 Conn = psycopg.Connection[Any]
-
-
-# --- the event store -------------------------------------------------------------------------
-
-
-def read_events(
-    conn: Conn, after: int, limit: int, upto: int | None = None, share: Share | None = None
-) -> list[RecordedEvent]:
-    """Returns up to `limit` events after position `after` (and at most `upto`; of one share's users), in position order.
-
-    An event's data comes back holding only what the fold reads: its name in clear, or sealed.
-    PostgreSQL picks them out of the JSON (a value that is not a string counts as absent, which is
-    what the fold would make of it), so this process never parses a document: that was a third of
-    its work per event. Results come in binary, which costs less to load than text.
-    """
-    bound = "AND position <= %s" if upto is not None else ""
-    params: list[object] = [after, upto] if upto is not None else [after]
-    if share is not None:
-        bound += " AND (hashtext(stream_id::text) & 2147483647) %% %s = %s"
-        params += [share.shares, share.number]
-    params.append(limit)
-    rows = (
-        conn.cursor(binary=True)
-        .execute(
-            f"SELECT position, stream_id::text, version, type, {_NAME_FIELDS}, record_time, metadata->>%s,"
-            f" schema_version FROM events WHERE position > %s {bound} ORDER BY position LIMIT %s",
-            [METADATA_KEY, *params],
-        )
-        .fetchall()
-    )
-    return [
-        RecordedEvent(
-            p,
-            stream,
-            version,
-            kind,
-            _data(name, sealed),
-            at,
-            {METADATA_KEY: cid} if cid else NO_METADATA,
-            schema_version,
-        )
-        for p, stream, version, kind, name, sealed, at, cid, schema_version in rows
-    ]
-
-
-def _data(name: str | None, sealed: str | None) -> dict[str, str]:
-    if sealed is None:
-        return {} if name is None else {"name": name}
-    return {SEALED_FIELD: sealed} if name is None else {"name": name, SEALED_FIELD: sealed}
-
-
-class Share(NamedTuple):
-    """Share `number` of `shares` shares of the users, chosen by a hash of their ids (the rebuild folds one at a time)."""
-
-    shares: int
-    number: int
-
-
-# The two data fields the fold reads, each as text when it holds a string and NULL otherwise.
-_NAME_FIELDS = ", ".join(
-    f"CASE WHEN jsonb_typeof(data->'{field}') = 'string' THEN data->>'{field}' END" for field in ("name", SEALED_FIELD)
-)
-
-
-def lag(conn: Conn, after: int) -> tuple[int, int, float]:
-    """Returns (head position, events after `after`, seconds the oldest of them has waited)."""
-    row = conn.execute(
-        "SELECT (SELECT coalesce(max(position), 0) FROM events), count(*),"
-        " coalesce(extract(epoch FROM now() - min(record_time)), 0)::float8 FROM events WHERE position > %s",
-        [after],
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1]), float(row[2])
-
-
-class Sample(NamedTuple):
-    """The event store as the projector's metrics see it after a checkpoint."""
-
-    head: int
-    lag_seconds: float
-    notification_queue_usage: float
-
-
-def sample(conn: Conn, after: int) -> Sample:
-    """Returns the store's head, how long the first event after `after` has waited, and the NOTIFY queue's use.
-
-    Two index lookups, no count: cheap enough to run at every heartbeat whatever the lag.
-    """
-    row = conn.execute(
-        "SELECT (SELECT coalesce(max(position), 0) FROM events),"
-        " coalesce((SELECT extract(epoch FROM now() - record_time)::float8 FROM events WHERE position > %s"
-        " ORDER BY position LIMIT 1), 0), pg_notification_queue_usage()",
-        [after],
-    ).fetchone()
-    assert row is not None
-    return Sample(int(row[0]), float(row[1]), float(row[2]))
-
-
-def listen(conn: Conn) -> None:
-    """Subscribes an autocommit connection to the event store's wake-up channel."""
-    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
-
-
-def name_session(conn: Conn, name: str) -> None:
-    """Labels the session in pg_stat_activity, so operators (and `status`) can tell what it is."""
-    conn.execute("SELECT set_config('application_name', %s, false)", [name[:63]])
-
-
-# --- the read model: one batch ---------------------------------------------------------------
 
 
 def ensure_rows(conn: Conn, name: str) -> None:
@@ -325,75 +213,3 @@ def add_skip(conn: Conn, name: str, position: int, reason: str) -> bool:
         [name, position, reason],
     )
     return cur.rowcount == 1
-
-
-# --- leadership and status -------------------------------------------------------------------
-
-
-def try_lock(conn: Conn, key: str) -> bool:
-    """Tries to take the session-level advisory lock named `key`."""
-    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()
-    return bool(row and row[0])
-
-
-def lock_holder(conn: Conn, key: str) -> str | None:
-    """Returns the application_name of the session holding the advisory lock `key`, or None."""
-    row = conn.execute(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " AND l.classid::int8 = (hashtext(%s)::int8 >> 32) & 4294967295"
-        " AND l.objid::int8 = hashtext(%s)::int8 & 4294967295",
-        [key, key],
-    ).fetchone()
-    return row[0] if row else None
-
-
-def heartbeat(conn: Conn, name: str, leader: str, first: bool = False) -> None:
-    """Marks the leader alive (on the lock's own connection, so it also proves the lock is held)."""
-    since = ", leader_since = now()" if first else ""
-    conn.execute(
-        f"UPDATE projector_status SET leader = %s, heartbeat_time = now(){since} WHERE name = %s",
-        [leader, name],
-    )
-
-
-def record_store_head(lock: Conn, reader: Conn, name: str) -> None:
-    """Records the event store's head and a read-model time taken before reading it (for StreamEvents' range check)."""
-    # The time first, then the head: every event committed before that time is at or below the head.
-    row = lock.execute("SELECT now()").fetchone()
-    head = reader.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-    assert row is not None and head is not None
-    lock.execute(
-        "UPDATE projector_status SET store_head = %s, store_head_time = %s WHERE name = %s", [head[0], row[0], name]
-    )
-
-
-def record_stall(conn: Conn, name: str, position: int | None, error: str) -> None:
-    """Records why the projector cannot advance (position None: not an event's fault, e.g. a lost database)."""
-    conn.execute(
-        "UPDATE projector_status SET stalled_position = %s, last_error = %s, last_error_time = now() WHERE name = %s",
-        [position, error[:2000], name],
-    )
-
-
-def clear_stall(conn: Conn, name: str) -> None:
-    """Marks the projector as advancing again (the last error stays for `status`)."""
-    conn.execute(
-        "UPDATE projector_status SET stalled_position = NULL WHERE name = %s AND stalled_position IS NOT NULL", [name]
-    )
-
-
-def status(conn: Conn, name: str) -> dict[str, Any] | None:
-    """Returns the projection's checkpoint and status columns, or None before the first run."""
-    cur = conn.execute(
-        "SELECT c.position, c.event_time, c.updated_time, c.skipped_unknown, s.leader, s.leader_since,"
-        " s.heartbeat_time, extract(epoch FROM now() - s.heartbeat_time)::float8 AS heartbeat_age,"
-        " s.stalled_position, s.last_error, s.last_error_time, s.skipped_operator"
-        " FROM projection_checkpoint c LEFT JOIN projector_status s USING (name) WHERE c.name = %s",
-        [name],
-    )
-    row = cur.fetchone()
-    if row is None:
-        return None
-    return {col.name: value for col, value in zip(cur.description or [], row)}

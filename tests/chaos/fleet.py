@@ -11,7 +11,7 @@ from pathlib import Path
 
 from eventkit import db
 from eventkit.config import Database
-from projector_service import leadership, store
+from projector_service import leadership, status_sql
 from tests.support.processes import ServiceProcess
 from tests.support.projector import projector_env
 from tests.support.system import QUERY_TEST_ENV
@@ -98,7 +98,7 @@ class Fleet:
         """Returns the name of the projector that holds the leader lock, or None while none does."""
         key = leadership.leader_key(self.read_model.schema, "users")
         with db.connect(self.read_model, autocommit=True) as conn:
-            holder = store.lock_holder(conn, key)
+            holder = status_sql.lock_holder(conn, key)
         if not holder:
             return None
         pid = int(holder.rsplit(":", 1)[1])

@@ -10,7 +10,7 @@ from eventkit import db, migrations
 from eventkit.config import Database
 from eventkit.namekey import name_key
 from eventkit.startup import migrating_connector
-from projector_service import store
+from projector_service import events_sql, store
 from projector_service.applier import apply_batch
 from projector_service.rebuild import rebuild
 from tests.integration.test_projector_rebuild import settings
@@ -65,7 +65,7 @@ def test_the_projector_and_a_rebuild_both_write_the_key(event_store: Database, r
         insert_events(conn, [(user, 1, "UserAdded", {"name": name.lower()}) for user, name in zip(ids, NAMES)])
         insert_events(conn, [(user, 2, "UserEdited", {"name": name}) for user, name in zip(ids, NAMES)])
         conn.commit()
-        events = store.read_events(conn, 0, 100)
+        events = events_sql.read_events(conn, 0, 100)
     expected = {name: name_key(name) for name in NAMES}
     with db.connect(read_model) as live:
         migrations.apply(live, "read_model", read_model.schema)

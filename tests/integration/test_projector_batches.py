@@ -13,7 +13,7 @@ from eventkit import db
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
 from eventkit.config import Database
-from projector_service import store
+from projector_service import events_sql, store
 from projector_service.applier import Fenced, Stalled, apply_batch
 from projector_service.fold import fold_batch
 from tests.support.projector import migrated_read_model, prepare_event_store
@@ -31,7 +31,7 @@ def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, An
                 "INSERT INTO events (stream_id, version, type, data) VALUES (%s, %s, %s, %s::jsonb)",
                 [stream, version, kind, psycopg.types.json.Jsonb(data)],
             )
-        return store.read_events(conn, 0, 100)
+        return events_sql.read_events(conn, 0, 100)
 
 
 def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_commit(

@@ -11,7 +11,7 @@ import pytest
 
 from eventkit import db
 from eventkit.config import Database
-from projector_service import prefetch, store
+from projector_service import events_sql, prefetch, store
 from projector_service.applier import Fenced, Stalled, apply_batch
 from projector_service.fold import Plan
 from projector_service.pipeline import Pipeline
@@ -37,7 +37,7 @@ def run(event_store: Database, read_model: Database, size: int, start: int = 0) 
     ):
 
         def read(after: int, limit: int, upto: int | None) -> list[Any]:
-            return store.read_events(reader, after, limit, upto)
+            return events_sql.read_events(reader, after, limit, upto)
 
         with contextlib.closing(prefetch.batches(read, start, size)) as stream:
             pipeline = Pipeline(planner, writer, NAME, read_model.schema)
@@ -68,7 +68,7 @@ def test_a_pipeline_whose_checkpoint_another_projector_moved_is_fenced_and_write
     prepare_event_store(event_store)
     with db.connect(event_store, autocommit=True) as conn:
         insert_events(conn, [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"user {i}"}) for i in range(100)])
-        first = store.read_events(conn, 0, 10)
+        first = events_sql.read_events(conn, 0, 10)
     with migrated_read_model(read_model, NAME) as other:
         apply_batch(other, NAME, read_model.schema, first, 0)  # another leader got there first
         with pytest.raises(Fenced):

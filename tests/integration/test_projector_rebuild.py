@@ -16,7 +16,7 @@ from eventkit import config, db, migrations
 from eventkit.config import Database
 from eventkit.startup import migrating_connector
 from projector_service import replay as replay_module
-from projector_service import store
+from projector_service import status_sql, store
 from projector_service.applier import Fenced, apply_batch
 from projector_service.rebuild import RebuildBusy, rebuild, scratch_schema
 from projector_service.source import EventSource
@@ -87,7 +87,7 @@ def test_a_second_rebuild_of_the_same_projection_is_refused_while_one_runs(
     with db.connect(read_model) as holder:
         migrations.apply(holder, "read_model", read_model.schema)
         holder.autocommit = True
-        assert store.try_lock(holder, f"{read_model.schema}.users.rebuild")  # as a running rebuild holds it
+        assert status_sql.try_lock(holder, f"{read_model.schema}.users.rebuild")  # as a running rebuild holds it
         with pytest.raises(RebuildBusy):
             rebuild(settings(event_store, read_model), migrating_connector(read_model, "read_model"), io.StringIO())
 
