@@ -54,6 +54,17 @@ def test_a_sealed_name_moved_to_another_event_or_opened_with_another_key_does_no
             codec.name_of(opened.type, opened.data)
 
 
+@pytest.mark.parametrize("stored", [7, None, ["c2VhbGVk"], "not base64!", "c2VhbGVk"])
+def test_a_sealed_name_that_is_not_a_string_or_not_a_seal_is_unopenable_and_the_fold_stalls_on_it(
+    stored: object,
+) -> None:
+    user, key = str(uuid.uuid4()), sealing.new_key()
+    event = sealed(key, user, 1, codec.USER_ADDED, "Ada")._replace(data={sealing.SEALED_FIELD: stored})
+    opened = sealing.open_event(event, {user: key})
+    assert (opened.data, opened.forgotten) == ({"unopenable": True}, False)
+    assert fold_batch([opened], 0, {}, set()).malformed is not None
+
+
 def test_clear_text_events_of_schema_version_1_open_as_they_are() -> None:
     event = RecordedEvent(1, str(uuid.uuid4()), 1, codec.USER_ADDED, {"name": "Old Olga"}, T0)
     assert sealing.open_event(event, {}) is event and not sealing.sealed_streams([event])
