@@ -72,6 +72,13 @@ _NAME_FIELDS = ", ".join(
 )
 
 
+def head(conn: Conn) -> int:
+    """Returns the store's highest position (0 when empty): one descent of the primary key."""
+    row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def lag(conn: Conn, after: int) -> tuple[int, int, float]:
     """Returns (head position, events after `after`, seconds the oldest of them has waited)."""
     row = conn.execute(

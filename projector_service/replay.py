@@ -38,7 +38,7 @@ def replay_by_user(
     leaves a scratch schema the next one drops. A malformed event raises Stalled (the rebuild
     stops there, as a batch-at-a-time replay does).
     """
-    head, _, _ = events_sql.lag(source.events, 0)
+    head = events_sql.head(source.events)  # not lag(): no count of the whole store
     skips = store.operator_skips(conn, live_schema, name, 0, head) if head else set()
     done = Plan(position=head)
     last = 0  # the highest position folded: the head's event gives the checkpoint its time

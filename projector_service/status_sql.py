@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from projector_service import events_sql
 from projector_service.store import Conn
 
 
@@ -44,10 +45,10 @@ def record_store_head(lock: Conn, reader: Conn, name: str) -> None:
     """Records the event store's head and a read-model time taken before reading it (for StreamEvents' range check)."""
     # The time first, then the head: every event committed before that time is at or below the head.
     row = lock.execute("SELECT now()").fetchone()
-    head = reader.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
-    assert row is not None and head is not None
+    assert row is not None
     lock.execute(
-        "UPDATE projector_status SET store_head = %s, store_head_time = %s WHERE name = %s", [head[0], row[0], name]
+        "UPDATE projector_status SET store_head = %s, store_head_time = %s WHERE name = %s",
+        [events_sql.head(reader), row[0], name],
     )
 
 
