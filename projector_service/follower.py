@@ -7,6 +7,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from eventkit import db, tracing
@@ -77,6 +78,10 @@ class Follower:
             status_sql.name_session(self._reader, f"projector-read {self._identity}")
             self._source = EventSource.open(self._s.event_store, self._s.key_store, self._reader)
             opened.callback(self._source.close)
+            # Each wake-up reads and commits in threads of its own; kept for the session, they are
+            # shut down (waiting for work in flight) before the connections they use close.
+            self._reading = opened.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch"))
+            self._committing = opened.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit"))
             self.position = store.checkpoint(self._work, self._name)[0]
             self.ready = True
             log.info(
@@ -119,7 +124,9 @@ class Follower:
         """Applies batches until the store has no more events after the checkpoint."""
         started = time.monotonic()
         done, report_at = 0, started + PROGRESS_EVERY_SECONDS
-        pipeline = Pipeline(self._planner, self._work, self._name, self._s.read_model.schema, around=_traced)
+        pipeline = Pipeline(
+            self._planner, self._work, self._name, self._s.read_model.schema, around=_traced, pool=self._committing
+        )
 
         def committed(plan: Plan, seconds: float) -> None:
             nonlocal done, report_at
@@ -131,7 +138,8 @@ class Follower:
                 report_at = time.monotonic() + PROGRESS_EVERY_SECONDS
                 self._report(done, started)
 
-        with contextlib.closing(prefetch.batches(self._source.read, self.position, self._s.batch_size)) as stream:
+        read = prefetch.batches(self._source.read, self.position, self._s.batch_size, pool=self._reading)
+        with contextlib.closing(read) as stream:
             try:
                 pipeline.run(itertools.takewhile(lambda _: not self._stopping(), stream), self.position, committed)
             except Stalled as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from eventkit.codec import RecordedEvent
@@ -29,11 +29,19 @@ class Pipeline:
     """
 
     def __init__(
-        self, planner: store.Conn, writer: store.Conn, name: str, live_schema: str, around: Around | None = None
+        self,
+        planner: store.Conn,
+        writer: store.Conn,
+        name: str,
+        live_schema: str,
+        around: Around | None = None,
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self._planner, self._writer = planner, writer
         self._name, self._live_schema = name, live_schema
         self._around = around
+        # One worker that commits; a caller that runs often passes one it keeps (see prefetch.batches).
+        self._pool = pool
 
     def run(self, batches: Iterable[list[RecordedEvent]], start: int, committed: Committed) -> int:
         """Applies the batches in order from checkpoint `start`; returns the position the last commit reached.
@@ -43,19 +51,24 @@ class Pipeline:
         """
         position, carried = start, Carried()
         last: Plan | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as pool:
+        with contextlib.ExitStack() as owned:
+            pool = self._pool or owned.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit"))
             pending: tuple[Plan, Future[float]] | None = None
-            for events in batches:
-                plan = plan_batch(self._planner, self._name, self._live_schema, events, position, carried)
+            try:
+                for events in batches:
+                    plan = plan_batch(self._planner, self._name, self._live_schema, events, position, carried)
+                    if pending is not None:
+                        committed(pending[0], pending[1].result())
+                    pending = (plan, pool.submit(self._commit, plan, position))
+                    position, carried = plan.position, carried_by(plan)
+                    if plan.malformed is not None:
+                        break
                 if pending is not None:
-                    committed(pending[0], pending[1].result())
-                pending = (plan, pool.submit(self._commit, plan, position))
-                position, carried = plan.position, carried_by(plan)
-                if plan.malformed is not None:
-                    break
-            if pending is not None:
-                last = pending[0]
-                committed(last, pending[1].result())
+                    last, commit, pending = pending[0], pending[1], None
+                    committed(last, commit.result())
+            finally:
+                if pending is not None:
+                    wait([pending[1]])  # an error goes up once the commit in flight has ended
         if last is not None and last.malformed is not None:
             raise Stalled(last.malformed[0], last.malformed[1], last.position)
         return position

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from eventkit.codec import RecordedEvent
 
@@ -11,7 +12,9 @@ from eventkit.codec import RecordedEvent
 Read = Callable[[int, int, "int | None"], list[RecordedEvent]]
 
 
-def batches(read: Read, after: int, size: int, upto: int | None = None) -> Generator[list[RecordedEvent], None, None]:
+def batches(
+    read: Read, after: int, size: int, upto: int | None = None, pool: ThreadPoolExecutor | None = None
+) -> Generator[list[RecordedEvent], None, None]:
     """Yields batches of up to `size` events after `after` (at most `upto`) until the store has no more.
 
     While the caller works on one batch, one thread reads the next: the database serves the read
@@ -20,8 +23,12 @@ def batches(read: Read, after: int, size: int, upto: int | None = None) -> Gener
     (contextlib.closing) so that a read still in flight is waited for.
     The read position follows the events read, not the caller's checkpoint: a caller that stops
     early (a stall, a fence) just leaves the loop, and the read in flight is waited for and dropped.
+    A caller that reads often (a follower woken by each commit) passes a one-worker `pool` it keeps:
+    a thread started and joined per call cost more than a one-event batch's own reading.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+    with contextlib.ExitStack() as owned:
+        if pool is None:
+            pool = owned.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch"))
         pending: Future[list[RecordedEvent]] | None = pool.submit(read, after, size, upto)
         try:
             while pending is not None:
@@ -35,5 +42,6 @@ def batches(read: Read, after: int, size: int, upto: int | None = None) -> Gener
         finally:
             if pending is not None:
                 pending.cancel()
-            # Leaving the `with` waits for a read still running: the reader's connection is the
-            # caller's again once this generator is closed.
+                # A read still running is waited for: the reader's connection is the caller's
+                # again once this generator is closed.
+                wait([pending])

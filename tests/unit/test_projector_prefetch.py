@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from eventkit.codec import RecordedEvent
@@ -59,3 +60,29 @@ def test_a_caller_that_stops_early_leaves_no_read_running() -> None:
     stream.close()
     reads = len(store.reads)
     assert reads <= 2 and not any(t.name.startswith("prefetch") for t in threading.enumerate())
+
+
+def test_a_stream_on_a_kept_pool_closed_early_returns_only_once_its_read_in_flight_ended() -> None:
+    store, gate, waiting = Store(100), threading.Event(), threading.Event()
+
+    def slow_second_read(after: int, limit: int, upto: int | None) -> list[RecordedEvent]:
+        if after == 10:
+            waiting.set()
+            gate.wait(timeout=30)
+        return store.read(after, limit, upto)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stream = prefetch.batches(slow_second_read, 0, 10, pool=pool)
+        next(stream)
+        assert waiting.wait(timeout=10)  # the second read has started and waits at the gate
+        closer = threading.Thread(target=stream.close)
+        closer.start()
+        closer.join(timeout=0.5)
+        # The pool outlives the stream, so nothing else would wait for its read: close() does.
+        assert closer.is_alive()
+        gate.set()
+        closer.join(timeout=30)
+        assert not closer.is_alive()
+        # The kept pool serves the next stream.
+        with contextlib.closing(prefetch.batches(store.read, 90, 10, pool=pool)) as again:
+            assert [e.position for batch in again for e in batch] == list(range(91, 101))
