@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -87,3 +88,36 @@ def test_a_batch_message_is_the_encoded_events_joined_under_the_batch_field() ->
         pb.StreamEventsResponse.FromString(messages.batch([messages.encoded(rows[0])])).batch.events[0].name
         == rows[0].name
     )
+
+
+def test_a_waiting_stream_wakes_on_a_matching_offer_or_close_and_otherwise_at_its_timeout() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        subscriber = Subscriber(requests.Filter(None, "u"), capacity=10)
+
+        async def started_waiting() -> asyncio.Task[None]:
+            task = asyncio.create_task(subscriber.wait_more(60))
+            await asyncio.sleep(0)  # a yield to the loop, so that the task is waiting
+            return task
+
+        waiting = await started_waiting()
+        subscriber.offer(events(1, user="other"))  # filtered out: nothing more for this stream
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        subscriber.offer(events(2))
+        await asyncio.wait_for(waiting, 10)  # woken, not at its 60 s timeout
+
+        # An offer made before the wait does not end it: the stream waits for more than it has.
+        subscriber.offer(events(3))
+        waiting = await started_waiting()
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        subscriber.close()
+        await asyncio.wait_for(waiting, 10)
+
+        started = loop.time()
+        await subscriber.wait_more(0.05)
+        assert loop.time() - started >= 0.05
+
+    asyncio.run(scenario())
