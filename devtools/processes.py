@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -37,11 +38,35 @@ PORTS = {
 PORT_VARIABLE = {module: port.variable for module, port in PORTS.items()}
 
 
+# Ports handed out by free_port in this process, so that one stack's ports are all different.
+_handed_out: set[int] = set()
+_LOWEST_PORT = 20000
+
+
 def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
+    """Returns a TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral range.
+
+    A port from bind(0) comes from the range outgoing connections take theirs from: on a busy
+    machine a client's connection can hold it by the time the server that was given it binds.
+    Below that range only a server asking for that very port takes it.
+    """
+    ephemeral_low = _ephemeral_low()
+    for _ in range(100):
+        port = random.randrange(_LOWEST_PORT, ephemeral_low)
+        if port not in _handed_out and not port_taken("127.0.0.1", port):
+            _handed_out.add(port)
+            return port
+    with socket.socket() as s:  # no room below the range (an unusual kernel setting)
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    return max(low, _LOWEST_PORT + 1)
 
 
 def port_taken(host: str, port: int) -> bool:
