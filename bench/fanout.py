@@ -114,7 +114,7 @@ def _level(
             f"delivered to {label} at {driver.rate:.0f} events/s",
             delivered,
             "events/s" if batch > 1 else "messages/s",
-            "single stream",
+            "single stream (faster stack)",
             measure.reference(ctx.references, "stream_rate"),
             RATE_TARGET if targets and batch == 1 else None,
             f"{delivered / expected:.0%} of {expected:,.0f}/s offered; {measure.latency_text(hist)}"

@@ -47,61 +47,65 @@ def _raw_inserts(ctx: Context, result: SectionResult) -> None:
 
 
 def _trivial_rpc(ctx: Context, result: SectionResult) -> None:
-    ctx.references["trivial_rpc_aio"] = _trivial_unary(ctx, result, "bench.trivial_aio", "asyncio")
+    server = ctx.start("bench.trivial_aio")
+    try:
+        ctx.references["trivial_rpc_aio"] = _trivial_unary(ctx, result, server, "asyncio")
+        ctx.references["stream_rate_aio"] = _single_stream(ctx, result, server, "asyncio")
+    finally:
+        ctx.stop(server)
     server = ctx.start("bench.trivial")
     try:
         ctx.references["trivial_rpc_sync"] = _trivial_unary(ctx, result, server, "sync")
-        # The faster stack at each concurrency: a service is compared with the best this Python can do.
-        ctx.references["trivial_rpc"] = {
-            clients: max(ctx.references["trivial_rpc_sync"][clients], ctx.references["trivial_rpc_aio"][clients])
-            for clients in ctx.plan.concurrency
-        }
-        window = load.Window.soon(ctx.plan.warmup, ctx.plan.duration)
-        profile = ctx.profile(server)
-        timers = load.profiled(window, profile)
-        (part,) = ctx.pool.run(streams.single_stream, [(server.address, window)])
-        for timer in timers:
-            timer.join()
-        rate = part["messages"] / part["seconds"]
-        if not part["messages"]:
-            raise measure.MeasurementFailed("the trivial server's stream delivered nothing")
-        result.figures.append(
-            Figure("trivial server-streaming RPC, one stream", rate, "messages/s", profile=profile.result)
-        )
-        ctx.references["stream_rate"] = rate
+        ctx.references["stream_rate_sync"] = _single_stream(ctx, result, server, "sync")
     finally:
         ctx.stop(server)
+    # The faster stack at each concurrency: a service is compared with the best this Python can do.
+    ctx.references["trivial_rpc"] = {
+        clients: max(ctx.references["trivial_rpc_sync"][clients], ctx.references["trivial_rpc_aio"][clients])
+        for clients in ctx.plan.concurrency
+    }
+    ctx.references["stream_rate"] = max(ctx.references["stream_rate_sync"], ctx.references["stream_rate_aio"])
 
 
-def _trivial_unary(ctx: Context, result: SectionResult, server: str | ServiceProcess, stack: str) -> dict[int, float]:
-    """Measures a trivial unary RPC server (started here when given by module name) at each concurrency."""
-    started = ctx.start(server) if isinstance(server, str) else None
-    process = started or server
-    assert isinstance(process, ServiceProcess)
+def _single_stream(ctx: Context, result: SectionResult, server: ServiceProcess, stack: str) -> float:
+    """Measures one server stream read as fast as a trivial server of `stack` sends it."""
+    window = load.Window.soon(ctx.plan.warmup, ctx.plan.duration)
+    profile = ctx.profile(server)
+    timers = load.profiled(window, profile)
+    (part,) = ctx.pool.run(streams.single_stream, [(server.address, window)])
+    for timer in timers:
+        timer.join()
+    if not part["messages"]:
+        raise measure.MeasurementFailed(f"the trivial {stack} server's stream delivered nothing")
+    rate = float(part["messages"] / part["seconds"])
+    result.figures.append(
+        Figure(f"trivial server-streaming RPC, {stack} server, one stream", rate, "messages/s", profile=profile.result)
+    )
+    return rate
+
+
+def _trivial_unary(ctx: Context, result: SectionResult, process: ServiceProcess, stack: str) -> dict[int, float]:
+    """Measures a trivial unary RPC server at each concurrency."""
     rates: dict[int, float] = {}
-    try:
-        for clients in ctx.plan.concurrency:
-            profile = ctx.profile(process)
-            outcome = ctx.window(
-                "add_user",
-                {"address": process.address},
-                clients,
-                f"trivial RPC ({stack}) at {clients}",
-                profile,
-            )
-            measure.rate_figure(
-                result,
-                f"trivial unary RPC, {stack} server, {measure.plural(clients)}",
-                outcome,
-                "RPC/s",
-                f"trivial RPC, {stack}",
-                clients,
-                profile=profile.result,
-            )
-            rates[clients] = outcome.rate
-    finally:
-        if started is not None:
-            ctx.stop(started)
+    for clients in ctx.plan.concurrency:
+        profile = ctx.profile(process)
+        outcome = ctx.window(
+            "add_user",
+            {"address": process.address},
+            clients,
+            f"trivial RPC ({stack}) at {clients}",
+            profile,
+        )
+        measure.rate_figure(
+            result,
+            f"trivial unary RPC, {stack} server, {measure.plural(clients)}",
+            outcome,
+            "RPC/s",
+            f"trivial RPC, {stack}",
+            clients,
+            profile=profile.result,
+        )
+        rates[clients] = outcome.rate
     return rates
 
 
