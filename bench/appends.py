@@ -110,15 +110,7 @@ def _rpc_stack(ctx: Context, result: SectionResult, stack: str) -> dict[int, flo
     dsn = ctx.database("rpc")
     service = ctx.start("command_service", ctx.service_env(event_store=dsn, COMMAND_SERVER_STACK=stack))
     rates: dict[int, float] = {}
-    for clients in ctx.plan.concurrency:
-        profile = ctx.profile(service)
-        outcome = ctx.window(
-            "add_user",
-            {"address": service.address},
-            clients,
-            f"AddUser ({stack}) at {clients}",
-            profile,
-        )
+    for clients, outcome, profile in ctx.add_user_windows(service, f"AddUser ({stack})"):
         measure.rate_figure(
             result,
             f"AddUser over gRPC, {stack} stack, {measure.plural(clients)}",

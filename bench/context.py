@@ -6,7 +6,7 @@ import functools
 import importlib.util
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,16 @@ class Context:
             profile=profile,
         )
         return measure.checked(outcome, what)
+
+    def add_user_windows(self, server: ServiceProcess, what: str) -> Iterator[tuple[int, load.LoadResult, Profile]]:
+        """Loads `server` with AddUser for one window at each of the plan's concurrencies, profiled.
+
+        Yields (clients, outcome, profile) per window; `what` names the load in errors.
+        """
+        for clients in self.plan.concurrency:
+            profile = self.profile(server)
+            outcome = self.window("add_user", {"address": server.address}, clients, f"{what} at {clients}", profile)
+            yield clients, outcome, profile
 
     def database(self, prefix: str) -> str:
         """Creates a fresh database and returns its DSN."""

@@ -47,18 +47,13 @@ def _raw_inserts(ctx: Context, result: SectionResult) -> None:
 
 
 def _trivial_rpc(ctx: Context, result: SectionResult) -> None:
-    server = ctx.start("bench.trivial_aio")
-    try:
-        ctx.references["trivial_rpc_aio"] = _trivial_unary(ctx, result, server, "asyncio")
-        ctx.references["stream_rate_aio"] = _single_stream(ctx, result, server, "asyncio")
-    finally:
-        ctx.stop(server)
-    server = ctx.start("bench.trivial")
-    try:
-        ctx.references["trivial_rpc_sync"] = _trivial_unary(ctx, result, server, "sync")
-        ctx.references["stream_rate_sync"] = _single_stream(ctx, result, server, "sync")
-    finally:
-        ctx.stop(server)
+    for module, stack, key in (("bench.trivial_aio", "asyncio", "aio"), ("bench.trivial", "sync", "sync")):
+        server = ctx.start(module)
+        try:
+            ctx.references[f"trivial_rpc_{key}"] = _trivial_unary(ctx, result, server, stack)
+            ctx.references[f"stream_rate_{key}"] = _single_stream(ctx, result, server, stack)
+        finally:
+            ctx.stop(server)
     # The faster stack at each concurrency: a service is compared with the best this Python can do.
     ctx.references["trivial_rpc"] = {
         clients: max(ctx.references["trivial_rpc_sync"][clients], ctx.references["trivial_rpc_aio"][clients])
@@ -87,15 +82,7 @@ def _single_stream(ctx: Context, result: SectionResult, server: ServiceProcess, 
 def _trivial_unary(ctx: Context, result: SectionResult, process: ServiceProcess, stack: str) -> dict[int, float]:
     """Measures a trivial unary RPC server at each concurrency."""
     rates: dict[int, float] = {}
-    for clients in ctx.plan.concurrency:
-        profile = ctx.profile(process)
-        outcome = ctx.window(
-            "add_user",
-            {"address": process.address},
-            clients,
-            f"trivial RPC ({stack}) at {clients}",
-            profile,
-        )
+    for clients, outcome, profile in ctx.add_user_windows(process, f"trivial RPC ({stack})"):
         measure.rate_figure(
             result,
             f"trivial unary RPC, {stack} server, {measure.plural(clients)}",
