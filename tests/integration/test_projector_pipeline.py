@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -91,3 +94,38 @@ def test_a_malformed_event_in_a_later_batch_stalls_after_committing_everything_b
     with migrated_read_model(read_model, NAME) as conn:
         assert store.checkpoint(conn, NAME)[0] == positions[16]
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (17,)
+
+
+def test_on_a_kept_pool_an_error_goes_up_only_once_the_commit_in_flight_has_ended(
+    event_store: Database, read_model: Database
+) -> None:
+    prepare_event_store(event_store)
+    with db.connect(event_store, autocommit=True) as conn:
+        insert_events(conn, [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"user {i}"}) for i in range(20)])
+        first = events_sql.read_events(conn, 0, 10)
+    raising, order = threading.Event(), list[str]()
+
+    def failing_read() -> Iterator[list[Any]]:
+        yield first
+        raising.set()
+        raise RuntimeError("the event store went away")
+
+    @contextlib.contextmanager
+    def held(_: Plan) -> Iterator[None]:
+        # The commit runs on until the next read has failed: the error meets a commit in flight.
+        assert raising.wait(timeout=10)
+        yield
+        order.append("committed")
+
+    with (
+        migrated_read_model(read_model, NAME) as writer,
+        db.connect(read_model, autocommit=True) as planner,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        pipeline = Pipeline(planner, writer, NAME, read_model.schema, around=held, pool=pool)
+        with pytest.raises(RuntimeError, match="went away"):
+            pipeline.run(failing_read(), 0, lambda plan, _: None)
+        order.append("raised")
+        # The pool outlives the run, so nothing else would have waited for the commit: run() did.
+        assert order == ["committed", "raised"]
+        assert store.checkpoint(writer, NAME)[0] == first[-1].position
