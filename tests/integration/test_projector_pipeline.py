@@ -48,6 +48,14 @@ def run(event_store: Database, read_model: Database, size: int, start: int = 0) 
     return position, committed
 
 
+def added_users(event_store: Database, count: int) -> list[Any]:
+    """Stores `count` UserAdded events of distinct users; returns the first 10 as read back."""
+    prepare_event_store(event_store)
+    with db.connect(event_store, autocommit=True) as conn:
+        insert_events(conn, [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"user {i}"}) for i in range(count)])
+        return events_sql.read_events(conn, 0, 10)
+
+
 def test_batches_folded_while_the_one_before_commits_give_the_read_model_a_replay_gives(
     event_store: Database, read_model: Database
 ) -> None:
@@ -68,10 +76,7 @@ def test_batches_folded_while_the_one_before_commits_give_the_read_model_a_repla
 def test_a_pipeline_whose_checkpoint_another_projector_moved_is_fenced_and_writes_nothing(
     event_store: Database, read_model: Database
 ) -> None:
-    prepare_event_store(event_store)
-    with db.connect(event_store, autocommit=True) as conn:
-        insert_events(conn, [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"user {i}"}) for i in range(100)])
-        first = events_sql.read_events(conn, 0, 10)
+    first = added_users(event_store, 100)
     with migrated_read_model(read_model, NAME) as other:
         apply_batch(other, NAME, read_model.schema, first, 0)  # another leader got there first
         with pytest.raises(Fenced):
@@ -99,10 +104,7 @@ def test_a_malformed_event_in_a_later_batch_stalls_after_committing_everything_b
 def test_on_a_kept_pool_an_error_goes_up_only_once_the_commit_in_flight_has_ended(
     event_store: Database, read_model: Database
 ) -> None:
-    prepare_event_store(event_store)
-    with db.connect(event_store, autocommit=True) as conn:
-        insert_events(conn, [(str(uuid.uuid4()), 1, "UserAdded", {"name": f"user {i}"}) for i in range(20)])
-        first = events_sql.read_events(conn, 0, 10)
+    first = added_users(event_store, 20)
     raising, order = threading.Event(), list[str]()
 
     def failing_read() -> Iterator[list[Any]]:
