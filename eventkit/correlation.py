@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from eventkit.errors import InvalidArgument
+from eventkit.randomness import random_bytes
 
 HEADER = "x-correlation-id"
 TRACEPARENT = "traceparent"
@@ -25,7 +26,7 @@ current: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlatio
 
 def new() -> str:
     """Returns a fresh id: 32 hex digits, so it is also a valid W3C trace id."""
-    return uuid.uuid4().hex
+    return uuid.UUID(bytes=random_bytes(16), version=4).hex
 
 
 def from_metadata(metadata: Iterable[tuple[str, Any]] | None) -> str | None:

@@ -8,7 +8,6 @@ the personal data in them is gone.
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from eventkit import codec
 from eventkit.codec import RecordedEvent
+from eventkit.randomness import random_bytes
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # GCM's standard nonce; random, since one key seals only a handful of names
@@ -38,7 +38,7 @@ def seal(key: bytes, stream_id: str, version: int, event_type: str, data: Mappin
     """Returns the stored (schema version 2) form of an event's data: the name sealed, nothing else in clear."""
     if event_type in codec.NAMELESS:
         return dict(data)
-    nonce = os.urandom(NONCE_BYTES)
+    nonce = random_bytes(NONCE_BYTES)
     sealed = AESGCM(key).encrypt(nonce, str(data["name"]).encode(), _binding(stream_id, version, event_type))
     return {SEALED_FIELD: base64.b64encode(nonce + sealed).decode("ascii")}
 
