@@ -10,12 +10,14 @@ import psycopg
 from bench import measure, sql
 from bench.context import Context, require
 from bench.model import Figure, SectionResult, Target
+from bench.processes import worker_groups
 from eventkit.channels import EVENTS_CHANNEL
 
 TITLE = "Appends"
 STORE_TARGET = Target("ratio", 1.0, ">= 1.0x raw INSERT")
 RPC_TARGET = Target("ratio", 0.8, ">= 0.8x trivial RPC of the faster stack")
 TARGET_CLIENTS = 16
+COMMAND_WORKERS = 2
 
 
 def run(ctx: Context, result: SectionResult) -> None:
@@ -103,6 +105,45 @@ def _rpc(ctx: Context, result: SectionResult) -> None:
         rates = _rpc_stack(ctx, result, stack)
         if stack == "sync":
             ctx.references["rpc_append"] = rates
+    _rpc_workers(ctx, result, ctx.references["rpc_append"][TARGET_CLIENTS])
+
+
+def _rpc_workers(ctx: Context, result: SectionResult, one_process: float) -> None:
+    """Measures AddUser with COMMAND_WORKERS processes on one port (sync stack), against one process.
+
+    No target: the targets compare one process with the trivial server's one process. This shows
+    what a second core's worth of Python buys when clients, PostgreSQL and the workers share two.
+    """
+    dsn = ctx.database("rpc")
+    service = ctx.start("command_service", ctx.service_env(event_store=dsn, COMMAND_WORKERS=str(COMMAND_WORKERS)))
+    name = f"AddUser over gRPC, sync stack, {COMMAND_WORKERS} command workers, {measure.plural(TARGET_CLIENTS)}"
+    try:
+        profile = ctx.profile(extra=worker_groups(service, COMMAND_WORKERS, "command worker"))
+        # One connection per client: the kernel spreads connections, not calls, over the workers.
+        params = {"address": service.address, "own_connection": True}
+        outcome = ctx.window("add_user", params, TARGET_CLIENTS, name, profile)
+    finally:
+        ctx.stop(service)
+        ctx.drop(dsn)
+    measure.rate_figure(
+        result,
+        name,
+        outcome,
+        "events/s",
+        reference="AddUser, one process (sync)",
+        reference_value=one_process,
+        profile=profile.result,
+    )
+    result.figures.append(
+        Figure(
+            f"{name}, against the trivial RPC",
+            outcome.rate,
+            "events/s",
+            f"trivial RPC ({_faster_stack(ctx, TARGET_CLIENTS)}, the faster stack, one process)",
+            measure.reference(ctx.references, "trivial_rpc", TARGET_CLIENTS),
+            detail="same run, same concurrency",
+        )
+    )
 
 
 def _rpc_stack(ctx: Context, result: SectionResult, stack: str) -> dict[int, float]:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.processes import ROOT, ServiceProcess, die_with_parent
+from devtools.processes import ROOT, ServiceProcess, die_with_parent, listening_ports
+from devtools.waiting import wait_until
 
-__all__ = ["Finished", "ServiceProcess", "children_of", "cpu_of", "memory_kib", "run_once"]
+__all__ = ["Finished", "ServiceProcess", "children_of", "cpu_of", "memory_kib", "run_once", "worker_groups"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -49,6 +52,21 @@ def children_of(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
     return found
+
+
+def worker_groups(
+    service: ServiceProcess, workers: int, label: str, timeout: float = 60.0
+) -> dict[str, Callable[[], float]]:
+    """Returns a CPU profile group per worker of a service started with *_WORKERS, once each listens on the port."""
+
+    def listening() -> list[int]:
+        pids = sorted(children_of(service.pid))
+        if len(pids) == workers and all(service.port in listening_ports(pid) for pid in pids):
+            return pids
+        return []
+
+    pids = wait_until(listening, timeout, message=f"{workers} {label}s listening on port {service.port}")
+    return {f"{label} {i}": functools.partial(cpu_of, pid) for i, pid in enumerate(pids)}
 
 
 @dataclass

@@ -8,11 +8,9 @@ from collections.abc import Callable
 from bench import curve, measure, replica
 from bench.context import Context
 from bench.model import SectionResult
-from bench.processes import ServiceProcess, children_of, cpu_of
+from bench.processes import ServiceProcess, worker_groups
 from bench.profile import tree_cpu
 from devtools.pgcluster import Cluster
-from devtools.processes import listening_ports
-from devtools.waiting import wait_until
 
 WORKERS_START_SECONDS = 60.0
 
@@ -76,23 +74,8 @@ def _point(
 
 def _groups(service: ServiceProcess, workers: int, standby: Cluster | None) -> dict[str, Callable[[], float]]:
     """Returns the profile's extra groups: each query worker (once all listen on the port) and the replica's server."""
-    groups: dict[str, Callable[[], float]] = {}
-    if workers > 1:
-        pids = wait_until(
-            lambda: _listening_workers(service, workers),
-            timeout=WORKERS_START_SECONDS,
-            message=f"{workers} query workers listening on port {service.port}",
-        )
-        groups |= {f"query worker {i}": functools.partial(cpu_of, pid) for i, pid in enumerate(pids)}
+    groups = worker_groups(service, workers, "query worker", WORKERS_START_SECONDS) if workers > 1 else {}
     if standby is not None:
         assert standby.process is not None
         groups["postgres replica"] = functools.partial(tree_cpu, standby.process.pid)
     return groups
-
-
-def _listening_workers(service: ServiceProcess, workers: int) -> list[int]:
-    """Returns the supervisor's children once there are `workers` of them and each listens on the port, else []."""
-    pids = sorted(children_of(service.pid))
-    if len(pids) == workers and all(service.port in listening_ports(pid) for pid in pids):
-        return pids
-    return []

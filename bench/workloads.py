@@ -48,7 +48,7 @@ def _add_user(params: dict[str, Any], shared: dict[str, Any]) -> Operation:
     from users.v1 import command_service_pb2_grpc as pb_grpc
     from users_client.client import new_request_id
 
-    stub = pb_grpc.CommandServiceStub(_channel(shared, params["address"]))
+    stub = pb_grpc.CommandServiceStub(_channel(shared, params["address"], params.get("own_connection", False)))
     # With a request id, as users_client sends on every command, made the way it makes them.
     return lambda: stub.AddUser(pb.AddUserRequest(name=_name(), request_id=new_request_id()), timeout=30).position
 

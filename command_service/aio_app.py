@@ -53,6 +53,7 @@ class AsyncApp:
             self.settings.port,
             self.settings.common.transport,
             correlate=observing.Correlate([SERVICE_NAME], make_missing=True),
+            reuse_port=self.settings.workers > 1,
         )
         self._watching = asyncio.create_task(self._watch(self._running.health), name="db-watchdog")
         log.info("command service listening", extra={"port": self._running.port, "stack": "asyncio"})

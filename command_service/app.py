@@ -52,6 +52,7 @@ class App:
             self.settings.common.transport,
             # A command without a correlation id gets one here; its events and logs carry it on.
             correlate=observing.Correlate([SERVICE_NAME], make_missing=True),
+            reuse_port=self.settings.workers > 1,
         )
         watch_database(self._check, self._running.health, self._watching)
         log.info("command service listening", extra={"port": self._running.port})

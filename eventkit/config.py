@@ -67,6 +67,8 @@ class CommandSettings:
     append_lock_timeout: float
     append_statement_timeout: float
     server_stack: str = "sync"  # "sync" (a thread-pool server) or "asyncio" (grpc.aio)
+    # Processes serving the port together (SO_REUSEPORT), each with its own appender.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ def command_settings(env: Mapping[str, str] = os.environ) -> CommandSettings:
         append_lock_timeout=_float(env, "APPEND_LOCK_TIMEOUT_SECONDS", 5.0),
         append_statement_timeout=_float(env, "APPEND_STATEMENT_TIMEOUT_SECONDS", 10.0),
         server_stack=_server_stack(env),
+        workers=_workers(env, "COMMAND_WORKERS", "COMMAND_SERVICE_PORT", 50051),
     )
 
 
@@ -203,16 +206,16 @@ def query_settings(env: Mapping[str, str] = os.environ) -> QuerySettings:
         poll_interval=_float(env, "QUERY_POLL_INTERVAL_SECONDS", 1.0),
         page_token_secret=_page_token_secret(env),
         replica=read_model_replica(env, database),
-        workers=_workers(env),
+        workers=_workers(env, "QUERY_WORKERS", "QUERY_SERVICE_PORT", 50052),
         max_streams=_int(env, "STREAM_MAX_PER_PROCESS", 1000, minimum=1),
         max_streams_per_connection=_int(env, "STREAM_MAX_PER_CONNECTION", 256, minimum=1),
         max_wait=_float(env, "READ_MAX_WAIT_SECONDS", 30.0),
     )
 
 
-def _workers(env: Mapping[str, str]) -> int:
-    workers = _int(env, "QUERY_WORKERS", 1, minimum=1)
-    if workers > 1 and _int(env, "QUERY_SERVICE_PORT", 50052) == 0:
+def _workers(env: Mapping[str, str], name: str, port_name: str, default_port: int) -> int:
+    workers = _int(env, name, 1, minimum=1)
+    if workers > 1 and _int(env, port_name, default_port) == 0:
         # Each worker would bind a port of its own: clients could reach only one of them.
-        raise ConfigError("QUERY_WORKERS above 1 needs a fixed QUERY_SERVICE_PORT, not 0")
+        raise ConfigError(f"{name} above 1 needs a fixed {port_name}, not 0")
     return workers

@@ -123,10 +123,12 @@ def start(
     transport: Transport = Transport(),
     interceptors: Sequence[Any] = (),
     correlate: observing.Correlate | None = None,
+    reuse_port: bool = False,
 ) -> Running:
     """Starts a thread-pool server on host:port (port 0 picks a free one); health starts NOT_SERVING.
 
     Every call is counted and timed, and correlated where `correlate` says, before anything else.
+    With `reuse_port` other processes may serve the same port (the kernel spreads connections).
     """
     authorizer = _authorizer(services, transport)
     gate = Gate()
@@ -136,7 +138,7 @@ def start(
         # Observing is outermost (every call is counted, refusals too); the gate is innermost: it
         # counts only calls that will run a handler.
         interceptors=[observing.Interceptor(correlate), *interceptors, *guards, GateInterceptor(gate)],
-        options=_options(transport),
+        options=_options(transport, reuse_port),
     )
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True,

@@ -9,8 +9,7 @@ import sys
 # Before grpc is imported: with QUERY_WORKERS this process starts children (see tests/conftest.py).
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-from eventkit import config, logs, server, tracing
-from query_service import workers
+from eventkit import config, logs, server, tracing, workers
 from query_service.app import App
 
 
@@ -31,7 +30,7 @@ def main() -> int:
     logs.configure(settings.common.log_level, settings.common.log_format, "query")
     worker = workers.worker_index(sys.argv[1:])
     if settings.workers > 1 and worker is None:
-        return workers.supervise(settings.workers)
+        return workers.supervise("query_service", settings.workers)
     if settings.common.tracing:
         tracing.configure("query")
     asyncio.run(serve(settings, worker or 0))

@@ -1,4 +1,8 @@
-"""QUERY_WORKERS: several query-service processes on one port (SO_REUSEPORT), started and stopped together."""
+"""Several processes of one service on one port (SO_REUSEPORT), started and stopped together.
+
+COMMAND_WORKERS and QUERY_WORKERS: Python runs one thread of a process at a time, so a service
+uses more than one core only as several processes.
+"""
 
 from __future__ import annotations
 
@@ -17,26 +21,25 @@ WORKER_FLAG = "--worker"
 
 
 def worker_index(argv: list[str]) -> int | None:
-    """Returns the worker number `python -m query_service --worker N` was started with, or None."""
+    """Returns the worker number `python -m <service> --worker N` was started with, or None."""
     if len(argv) == 2 and argv[0] == WORKER_FLAG and argv[1].isdigit():
         return int(argv[1])
     return None
 
 
-def supervise(count: int) -> int:
-    """Starts `count` workers, passes SIGTERM and SIGINT on to them, and returns once all have exited.
+def supervise(module: str, count: int) -> int:
+    """Starts `count` workers of `python -m module`, passes SIGTERM and SIGINT on, returns once all have exited.
 
-    Each worker is a whole query service (its own pool, hub and LISTEN connection) bound to the
-    same port; the kernel spreads new connections over them. If one exits on its own, the others
-    are stopped too and the exit code is 1: the orchestrator restarts the service as a whole.
+    Each worker is a whole service (its own connections; the query service's own hub and LISTEN,
+    the command service's own appender) bound to the same port; the kernel spreads new connections
+    over them. If one exits on its own, the others are stopped too and the exit code is 1: the
+    orchestrator restarts the service as a whole.
     """
     children = {
-        subprocess.Popen(
-            [sys.executable, "-m", "query_service", WORKER_FLAG, str(index)], preexec_fn=die_with_parent
-        ).pid: index
+        subprocess.Popen([sys.executable, "-m", module, WORKER_FLAG, str(index)], preexec_fn=die_with_parent).pid: index
         for index in range(count)
     }
-    log.info("started %d query workers", count, extra={"workers": count, "pids": sorted(children)})
+    log.info("started %d workers", count, extra={"program": module, "workers": count, "pids": sorted(children)})
     stopping = False
 
     def stop_all(signum: int) -> None:
@@ -62,7 +65,9 @@ def supervise(count: int) -> int:
         code = os.waitstatus_to_exitcode(status)
         worst = max(worst, code if code >= 0 else 128 - code)
         if not stopping:
-            log.error("query worker %d exited with %d; stopping the others", index, code, extra={"worker": index})
+            log.error(
+                "worker %d exited with %d; stopping the others", index, code, extra={"program": module, "worker": index}
+            )
             stopping = failed = True
             stop_all(signal.SIGTERM)
     return 1 if failed else worst
