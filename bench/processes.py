@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.processes import ROOT, ServiceProcess, die_with_parent, listening_ports
+from devtools.processes import ROOT, ServiceProcess, children_of, die_with_parent, listening_workers
 from devtools.waiting import wait_until
 
 __all__ = ["Finished", "ServiceProcess", "children_of", "cpu_of", "memory_kib", "run_once", "worker_groups"]
@@ -41,31 +41,16 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def children_of(pid: int) -> list[int]:
-    """Returns the ids of a process's direct children (e.g. a postmaster's backends)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
 def worker_groups(
     service: ServiceProcess, workers: int, label: str, timeout: float = 60.0
 ) -> dict[str, Callable[[], float]]:
     """Returns a CPU profile group per worker of a service started with *_WORKERS, once each listens on the port."""
 
-    def listening() -> list[int]:
-        pids = sorted(children_of(service.pid))
-        if len(pids) == workers and all(service.port in listening_ports(pid) for pid in pids):
-            return pids
-        return []
-
-    pids = wait_until(listening, timeout, message=f"{workers} {label}s listening on port {service.port}")
+    pids = wait_until(
+        lambda: listening_workers(service.pid, service.port, workers),
+        timeout,
+        message=f"{workers} {label}s listening on port {service.port}",
+    )
     return {f"{label} {i}": functools.partial(cpu_of, pid) for i, pid in enumerate(pids)}
 
 

@@ -24,7 +24,7 @@ def main() -> int:
     if settings.server_stack == "asyncio":
         asyncio.run(_serve_async(settings, worker or 0))
     app = App(settings).start()
-    _metrics(settings, worker or 0)
+    workers.serve_metrics(settings.common.metrics_port, worker or 0)
     server.stop_on_signals(lambda: app.stop(process_exits=True))
     app.wait()
     server.exit_process(0)
@@ -35,17 +35,10 @@ async def _serve_async(settings: config.CommandSettings, worker: int) -> None:
     from command_service.aio_app import AsyncApp
 
     app = await AsyncApp(settings).start()
-    _metrics(settings, worker)
+    workers.serve_metrics(settings.common.metrics_port, worker)
     await server.until_stop_signal()
     await app.stop(process_exits=True)
     server.exit_process(0)  # from inside the loop: asyncio.run's teardown would stop the server
-
-
-def _metrics(settings: config.CommandSettings, worker: int) -> None:
-    if settings.common.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.common.metrics_port + worker)  # each worker its own metrics port
 
 
 if __name__ == "__main__":

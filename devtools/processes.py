@@ -100,6 +100,27 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
+def children_of(pid: int) -> list[int]:
+    """Returns the ids of a process's direct children (e.g. a postmaster's backends, a supervisor's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def listening_workers(supervisor: int, port: int, count: int) -> list[int]:
+    """Returns a *_WORKERS supervisor's workers once there are `count` and each listens on `port`, else []."""
+    pids = sorted(children_of(supervisor))
+    if len(pids) == count and all(port in listening_ports(pid) for pid in pids):
+        return pids
+    return []
+
+
 def health_status(address: str, timeout: float = 1.0) -> int:
     """Returns a server's overall gRPC health status (SERVING = 1); raises grpc.RpcError if it does not answer."""
     import grpc  # imported late: the caller may have to set GRPC_ENABLE_FORK_SUPPORT first

@@ -27,6 +27,14 @@ def worker_index(argv: list[str]) -> int | None:
     return None
 
 
+def serve_metrics(port: int, worker: int) -> None:
+    """Serves Prometheus /metrics on `port` + `worker` (each worker its own port); nothing when `port` is 0."""
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port + worker)
+
+
 def supervise(module: str, count: int) -> int:
     """Starts `count` workers of `python -m module`, passes SIGTERM and SIGINT on, returns once all have exited.
 

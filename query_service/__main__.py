@@ -16,10 +16,7 @@ from query_service.app import App
 async def serve(settings: config.QuerySettings, worker: int = 0) -> None:
     """Serves until SIGTERM or SIGINT, then stops cleanly (see App.stop)."""
     app = await App(settings).start()
-    if settings.common.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.common.metrics_port + worker)  # each worker its own metrics port
+    workers.serve_metrics(settings.common.metrics_port, worker)
     await server.until_stop_signal()
     await app.stop(process_exits=True)
     server.exit_process(0)  # from inside the loop: asyncio.run's teardown would stop the server

@@ -6,9 +6,7 @@ import os
 import signal
 import threading
 import uuid
-from pathlib import Path
 
-import grpc
 import pytest
 
 from devtools.processes import free_port, listening_ports, port_taken
@@ -16,6 +14,7 @@ from tests.support.metrics import scrape
 from tests.support.processes import ServiceProcess
 from tests.support.system import store_events
 from tests.support.waiting import wait_until
+from tests.support.workers import gone, own_connection, serving_workers
 from users.v1 import command_service_pb2 as pb
 from users.v1 import command_service_pb2_grpc
 
@@ -47,20 +46,10 @@ def command(request, services, event_store) -> tuple[ServiceProcess, int]:
     return services("command_service", env).wait_serving(60), metrics
 
 
-def children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def own_connection(address: str) -> grpc.Channel:
-    # Each channel a TCP connection of its own, which the kernel hands to one of the workers.
-    return grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
-
-
 def test_workers_share_the_port_append_one_gap_free_store_and_answer_each_others_retries(command, event_store) -> None:
     service, metrics = command
-    workers = wait_until(lambda: len(children(service.pid)) == WORKERS and children(service.pid), 30)
     # wait_serving saw the first worker; the other may still be starting.
-    wait_until(lambda: all(service.port in listening_ports(worker) for worker in workers), 30)
+    workers = serving_workers(service, WORKERS)
     assert service.port not in listening_ports(service.pid)  # the supervisor only supervises
     channels = [own_connection(service.address) for _ in range(CONNECTIONS)]
     stubs = [command_service_pb2_grpc.CommandServiceStub(channel) for channel in channels]
@@ -98,26 +87,21 @@ def test_workers_share_the_port_append_one_gap_free_store_and_answer_each_others
     assert len({event.user_id for event in stored}) == len(stored)
 
     # Both workers took commands: each counts its own, and together they count every call.
-    counts = [
-        scrape(metrics + i).value("users_commands_total", command="AddUser", outcome=outcome)
+    per_worker = [
+        sum(scrape(metrics + i).value("users_commands_total", command="AddUser", outcome=o) for o in ("ok", "replayed"))
         for i in range(WORKERS)
-        for outcome in ("ok", "replayed")
     ]
-    per_worker = [counts[2 * i] + counts[2 * i + 1] for i in range(WORKERS)]
     assert all(per_worker) and sum(per_worker) == 2 * CONNECTIONS + WRITERS * USERS_EACH
     for channel in channels:
         channel.close()
     assert service.terminate() == 0
-    assert all(
-        not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
-        for worker in workers
-    )
+    assert all(gone(worker) for worker in workers)
 
 
 def test_when_a_command_worker_dies_the_others_are_stopped_and_the_service_exits_with_1(command) -> None:
     service, _ = command
-    workers = wait_until(lambda: len(children(service.pid)) == WORKERS and children(service.pid), 30)
+    workers = serving_workers(service, WORKERS)
     os.kill(workers[0], signal.SIGKILL)
     assert service.process is not None and service.process.wait(30) == 1
     for worker in workers[1:]:
-        wait_until(lambda w=worker: not Path(f"/proc/{w}").exists(), 30, message=f"worker {worker} gone")
+        wait_until(lambda w=worker: gone(w), 30, message=f"worker {worker} gone")

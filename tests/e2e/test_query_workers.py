@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import grpc
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from devtools.processes import listening_ports
 from tests.support.system import System, start_system
 from tests.support.waiting import wait_until
+from tests.support.workers import gone, own_connection, serving_workers
 from users.v1 import command_service_pb2 as cpb
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
 from users.v1 import query_service_pb2 as pb
@@ -24,20 +24,12 @@ def system(services, event_store, read_model) -> System:
     return start_system(services, event_store, read_model, QUERY_WORKERS=str(WORKERS))
 
 
-def children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def test_workers_share_the_port_and_every_connection_reads_its_own_writes_and_follows_the_stream(system) -> None:
-    workers = wait_until(lambda: len(children(system.query.pid)) == WORKERS and children(system.query.pid), 30)
     # wait_serving saw the first worker; the others may still be starting.
-    wait_until(lambda: all(system.query.port in listening_ports(worker) for worker in workers), 30)
+    workers = serving_workers(system.query, WORKERS)
     assert system.query.port not in listening_ports(system.query.pid)  # the supervisor only supervises
     command = command_service_pb2_grpc.CommandServiceStub(grpc.insecure_channel(system.command.address))
-    # Each channel is a TCP connection of its own, which the kernel hands to one of the workers.
-    channels = [
-        grpc.insecure_channel(system.query.address, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(24)
-    ]
+    channels = [own_connection(system.query.address) for _ in range(24)]
     streams = [
         query_service_pb2_grpc.QueryServiceStub(ch).StreamEvents(pb.StreamEventsRequest(), timeout=60)
         for ch in channels
@@ -63,15 +55,12 @@ def test_workers_share_the_port_and_every_connection_reads_its_own_writes_and_fo
     for channel in channels:
         channel.close()
     assert system.query.terminate() == 0
-    assert all(
-        not Path(f"/proc/{worker}").exists() or "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
-        for worker in workers
-    )
+    assert all(gone(worker) for worker in workers)
 
 
 def test_when_a_worker_dies_the_others_are_stopped_and_the_service_exits_with_1(system) -> None:
-    workers = wait_until(lambda: len(children(system.query.pid)) == WORKERS and children(system.query.pid), 30)
+    workers = serving_workers(system.query, WORKERS)
     os.kill(workers[0], signal.SIGKILL)
     assert system.query.process.wait(30) == 1
     for worker in workers[1:]:
-        wait_until(lambda w=worker: not Path(f"/proc/{w}").exists(), 30, message=f"worker {worker} gone")
+        wait_until(lambda w=worker: gone(w), 30, message=f"worker {worker} gone")
