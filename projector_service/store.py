@@ -12,6 +12,7 @@ from psycopg.adapt import Dumper
 
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.namekey import name_key
+from eventkit.pipelined import pipelined
 from eventkit.rows import LogRow, UserRow
 from projector_service.fold import Plan
 
@@ -92,6 +93,96 @@ def write_plan(conn: Conn, name: str, plan: Plan) -> None:
     notify_projected(conn, plan.position)
 
 
+# A plan of at most this many rows (users, log rows, deletions) is written in one round trip
+# (commit_in_one_trip); a larger one by COPY (write_plan), whose rows cost less each but whose
+# statements wait for one another: about nine round trips a batch, which is what a batch of a few
+# events is made of, and what held a live event's way to the read model.
+ONE_TRIP_ROWS = 64
+
+
+def fits_one_trip(plan: Plan) -> bool:
+    """Tells whether a plan is small enough for commit_in_one_trip."""
+    return len(plan.upserts) + len(plan.log) + len(plan.deletes) <= ONE_TRIP_ROWS
+
+
+def commit_in_one_trip(conn: Conn, name: str, plan: Plan, expected: int) -> int:
+    """Writes a small plan and moves the checkpoint from `expected`, all in one transaction sent at once; returns the checkpoint found.
+
+    The statements travel in one pipeline with their BEGIN and COMMIT. The checkpoint row is locked
+    first (the order every batch locks in), and each write that follows is guarded by that row
+    still being at `expected`: the lock holds it there until the commit, so either every write
+    applies or, when another projector moved the checkpoint, none does and the transaction commits
+    nothing. The caller compares the position returned with `expected` (and raises Fenced). The
+    connection must be in autocommit mode.
+    """
+    guard = "EXISTS (SELECT FROM projection_checkpoint WHERE name = %(name)s AND position = %(expected)s)"
+    params: dict[str, Any] = {"name": name, "expected": expected}
+    with pipelined(conn):
+        locked = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %(name)s FOR UPDATE", params)
+        if plan.position != expected:
+            if plan.deletes:
+                conn.execute(
+                    f"DELETE FROM users WHERE id = ANY(string_to_array(%(ids)s, ',')::uuid[]) AND {guard}",
+                    {**params, "ids": _ids(plan.deletes)},
+                )
+            if plan.upserts:
+                conn.execute(
+                    f"INSERT INTO users ({_names(_USER_COLUMNS)}) SELECT * FROM {_unnest(_USER_COLUMNS)} WHERE {guard}"
+                    f" ON CONFLICT (id) DO UPDATE SET {_MERGED}",
+                    {**params, **_arrays(_USER_COLUMNS, [_user_values(row) for row in plan.upserts])},
+                )
+            if plan.log:
+                conn.execute(
+                    f"INSERT INTO event_log ({_names(_LOG_COLUMNS)}) SELECT * FROM {_unnest(_LOG_COLUMNS)} WHERE {guard}",
+                    {**params, **_arrays(_LOG_COLUMNS, plan.log)},
+                )
+            if plan.forgotten:
+                conn.execute(
+                    "UPDATE event_log SET name = '', forgotten = true"
+                    f" WHERE user_id = ANY(string_to_array(%(ids)s, ',')::uuid[]) AND NOT forgotten AND {guard}",
+                    {**params, "ids": _ids(plan.forgotten)},
+                )
+            if plan.skipped_operator:
+                conn.execute(
+                    "UPDATE projector_status SET skipped_operator = skipped_operator + %(skipped)s"
+                    f" WHERE name = %(name)s AND {guard}",
+                    {**params, "skipped": plan.skipped_operator},
+                )
+            conn.execute(
+                f"SELECT pg_notify(%(channel)s, %(position)s) WHERE {guard}",
+                {**params, "channel": PROJECTED_CHANNEL, "position": str(plan.position)},
+            )
+            conn.execute(  # last: the guards above read the checkpoint this moves
+                "UPDATE projection_checkpoint SET position = %(position)s, event_time = coalesce(%(time)s, event_time),"
+                " updated_time = now(), skipped_unknown = skipped_unknown + %(skipped)s"
+                " WHERE name = %(name)s AND position = %(expected)s",
+                {**params, "position": plan.position, "time": plan.event_time, "skipped": plan.skipped_unknown},
+            )
+    row = locked.fetchone()
+    if row is None:
+        raise LookupError(f"no checkpoint row for projection {name!r}")
+    return int(row[0])
+
+
+def _names(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(column for column, _ in columns)
+
+
+def _unnest(columns: Sequence[tuple[str, str]]) -> str:
+    """unnest() of one array parameter per column, named after the column and cast to its type."""
+    return "unnest({})".format(", ".join(f"%(column_{column})s::{kind}[]" for column, kind in columns))
+
+
+def _arrays(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """Turns rows into one list per column, the parameters _unnest names."""
+    return {f"column_{column}": [row[i] for row in rows] for i, (column, _) in enumerate(columns)}
+
+
+def _user_values(u: UserRow) -> tuple[Any, ...]:
+    """A user's row as _USER_COLUMNS lists them (name_key is what ListUsers' prefix search compares)."""
+    return (u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position)
+
+
 def write_users(conn: Conn, plan: Plan) -> None:
     """Writes a plan's user rows (deletions, then new users by COPY and the others by one merge) in the caller's transaction."""
     if plan.deletes:
@@ -125,8 +216,7 @@ def erase_names(conn: Conn, users: Sequence[str]) -> None:
 def _copy_users(conn: Conn, table: str, rows: Iterable[UserRow]) -> None:
     with _binary_copy(conn, table, _USER_COLUMNS) as copy:
         for u in rows:
-            # name_key is what ListUsers' prefix search compares: the same function computes the prefix's key.
-            copy.write_row((u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position))
+            copy.write_row(_user_values(u))
 
 
 def _merge_users(conn: Conn, rows: Sequence[UserRow]) -> None:
@@ -136,12 +226,9 @@ def _merge_users(conn: Conn, rows: Sequence[UserRow]) -> None:
         " create_time timestamptz, update_time timestamptz, position int8) ON COMMIT DELETE ROWS"
     )
     _copy_users(conn, "incoming_users", rows)
+    columns = _names(_USER_COLUMNS)
     conn.execute(
-        "INSERT INTO users (id, name, name_key, version, create_time, update_time, position)"
-        " SELECT id, name, name_key, version, create_time, update_time, position FROM incoming_users"
-        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,"
-        " version = excluded.version, create_time = excluded.create_time, update_time = excluded.update_time,"
-        " position = excluded.position"
+        f"INSERT INTO users ({columns}) SELECT {columns} FROM incoming_users ON CONFLICT (id) DO UPDATE SET {_MERGED}"
     )
 
 
@@ -162,6 +249,8 @@ _USER_COLUMNS = (
     ("update_time", "timestamptz"),
     ("position", "int8"),
 )
+# What a merge sets on a user's existing row: every column the row brings.
+_MERGED = ", ".join(f"{column} = excluded.{column}" for column, _ in _USER_COLUMNS[1:])
 _LOG_COLUMNS = tuple(
     zip(LogRow._fields, ("int8", "int2", "uuid", "int8", "text", "timestamptz", "text", "bool"), strict=True)
 )

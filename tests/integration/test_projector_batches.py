@@ -31,40 +31,94 @@ def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, An
                 "INSERT INTO events (stream_id, version, type, data) VALUES (%s, %s, %s, %s::jsonb)",
                 [stream, version, kind, psycopg.types.json.Jsonb(data)],
             )
-        return events_sql.read_events(conn, 0, 100)
+        return events_sql.read_events(conn, 0, 1_000)
 
 
+# A batch's size decides how it is written (store.fits_one_trip): a few events in one round trip,
+# more by COPY. Tests that hold for both run with each: (users, written in one round trip).
+SIZES = [pytest.param(1, True, id="one-trip"), pytest.param(40, False, id="copy")]
+
+
+def added_and_edited(event_store: Database, users: int) -> tuple[list[str], list[RecordedEvent]]:
+    """Appends UserAdded then UserEdited for `users` new users; returns their ids and the events."""
+    ids = [str(uuid.uuid4()) for _ in range(users)]
+    rows = [(user, 1, "UserAdded", {"name": f"user {i}"}) for i, user in enumerate(ids)]
+    rows += [(user, 2, "UserEdited", {"name": f"renamed {i}"}) for i, user in enumerate(ids)]
+    return ids, appended(event_store, rows)
+
+
+def one_trip(events: list[RecordedEvent]) -> bool:
+    """Tells whether these events, as one batch from checkpoint 0, would be written in one round trip."""
+    return store.fits_one_trip(fold_batch(events, 0, {}, set()))
+
+
+@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_commit(
-    event_store: Database, read_model: Database
+    event_store: Database, read_model: Database, users: int, in_one_trip: bool
 ) -> None:
-    user = str(uuid.uuid4())
-    events = appended(event_store, [(user, 1, "UserAdded", {"name": "Ann"}), (user, 2, "UserEdited", {"name": "Bea"})])
+    ids, events = added_and_edited(event_store, users)
+    assert one_trip(events) is in_one_trip
     with migrated_read_model(read_model, NAME) as conn, db.connect(read_model, autocommit=True) as listener:
         listener.execute(f"LISTEN {PROJECTED_CHANNEL}")
         plan = apply_batch(conn, NAME, read_model.schema, events, 0)
         note = next(listener.notifies(timeout=10, stop_after=1))
         assert note.payload == str(plan.position) == str(events[-1].position)
         assert store.checkpoint(conn, NAME) == (events[-1].position, 0)
-        assert conn.execute("SELECT name, version FROM users WHERE id = %s", [user]).fetchone() == ("Bea", 2)
-        logged = [row[0] for row in conn.execute("SELECT position FROM event_log ORDER BY position")]
-        assert logged == [e.position for e in events]
+        found = {row[0]: row[1:] for row in conn.execute("SELECT id::text, name, version, name_key FROM users")}
+        assert found == {user: (f"renamed {i}", 2, f"renamed {i}") for i, user in enumerate(ids)}
+        logged = conn.execute(
+            "SELECT position, user_id::text, version, name FROM event_log ORDER BY position"
+        ).fetchall()
+        assert logged == [(e.position, e.stream_id, e.version, e.data["name"]) for e in events]
 
 
-def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(
-    event_store: Database, read_model: Database
+@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
+def test_a_batch_over_rows_already_there_merges_and_deletes_them(
+    event_store: Database, read_model: Database, users: int, in_one_trip: bool
 ) -> None:
-    events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
-    with migrated_read_model(read_model, NAME) as leader, migrated_read_model(read_model, NAME) as former_leader:
+    ids, first = added_and_edited(event_store, users + 2)  # at least one user kept and one deleted
+    kept, dropped = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    rows = [(user, 3, "UserEdited", {"name": f"again {i}"}) for i, user in enumerate(kept)]
+    rows += [(user, 3, "UserDeleted", {}) for user in dropped]
+    events = appended(event_store, rows)[len(first) :]
+    existing = {row.id: row for row in fold_batch(first, 0, {}, set()).upserts}
+    assert store.fits_one_trip(fold_batch(events, first[-1].position, existing, set())) is in_one_trip
+    with migrated_read_model(read_model, NAME) as conn:
+        apply_batch(conn, NAME, read_model.schema, first, 0)
+        apply_batch(conn, NAME, read_model.schema, events, first[-1].position)
+        found = dict(conn.execute("SELECT id::text, name FROM users").fetchall())
+        assert found == {user: f"again {i}" for i, user in enumerate(kept)}
+        assert store.checkpoint(conn, NAME) == (events[-1].position, 0)
+
+
+@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
+def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(
+    event_store: Database, read_model: Database, users: int, in_one_trip: bool
+) -> None:
+    _, events = added_and_edited(event_store, users)
+    assert one_trip(events) is in_one_trip
+    with (
+        migrated_read_model(read_model, NAME) as leader,
+        migrated_read_model(read_model, NAME) as former_leader,
+        db.connect(read_model, autocommit=True) as listener,
+    ):
         apply_batch(leader, NAME, read_model.schema, events, 0)
+        leader.execute("UPDATE users SET name = 'changed since'")
+        listener.execute(f"LISTEN {PROJECTED_CHANNEL}")
         with pytest.raises(Fenced):
             apply_batch(former_leader, NAME, read_model.schema, events, 0)  # it still believes the checkpoint is 0
-        assert leader.execute("SELECT count(*) FROM event_log").fetchone() == (1,)
+        assert leader.execute("SELECT count(*) FROM event_log").fetchone() == (len(events),)
+        assert leader.execute("SELECT DISTINCT name FROM users").fetchall() == [("changed since",)]
+        assert store.checkpoint(leader, NAME) == (events[-1].position, 0)
+        assert list(listener.notifies(timeout=0.5)) == []  # no position announced by the fenced batch
 
 
+@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
-    event_store: Database, read_model: Database
+    event_store: Database, read_model: Database, users: int, in_one_trip: bool
 ) -> None:
-    events = appended(event_store, [(str(uuid.uuid4()), 1, "UserAdded", {"name": "Ann"})])
+    _, events = added_and_edited(event_store, users)
+    assert one_trip(events) is in_one_trip
     with migrated_read_model(read_model, NAME) as first, migrated_read_model(read_model, NAME) as second:
         outcome: list[BaseException | None] = []
 
@@ -93,7 +147,7 @@ def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
             store.write_plan(first, NAME, fold_batch(events, 0, {}, set()))
         racer.join(30)
         assert isinstance(outcome[0], Fenced)
-        assert first.execute("SELECT count(*) FROM event_log").fetchone() == (1,)
+        assert first.execute("SELECT count(*) FROM event_log").fetchone() == (len(events),)
 
 
 def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_it(
@@ -116,13 +170,19 @@ def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_i
         assert conn.execute("SELECT name FROM users").fetchall() == [("Ann",)]
 
 
-def test_a_batch_whose_session_is_killed_mid_copy_leaves_nothing_and_is_applied_once_by_the_next(
-    event_store: Database, read_model: Database
+@pytest.mark.parametrize(
+    ("users", "in_one_trip", "blocked_in"),
+    [
+        (*size.values, blocked_in)
+        for size, blocked_in in zip(SIZES, ["INSERT INTO even", 'COPY "event_log"'], strict=True)
+    ],
+    ids=["one-trip", "copy"],
+)
+def test_a_batch_whose_session_is_killed_mid_write_leaves_nothing_and_is_applied_once_by_the_next(
+    event_store: Database, read_model: Database, users: int, in_one_trip: bool, blocked_in: str
 ) -> None:
-    users = [str(uuid.uuid4()) for _ in range(50)]
-    rows = [(user, 1, "UserAdded", {"name": f"user {i}"}) for i, user in enumerate(users)]
-    rows += [(user, 2, "UserEdited", {"name": f"renamed {i}"}) for i, user in enumerate(users)]
-    events = appended(event_store, rows)
+    ids, events = added_and_edited(event_store, users)
+    assert one_trip(events) is in_one_trip
     with (
         migrated_read_model(read_model, NAME) as blocker,
         migrated_read_model(read_model, NAME) as doomed,
@@ -138,8 +198,8 @@ def test_a_batch_whose_session_is_killed_mid_copy_leaves_nothing_and_is_applied_
                 failure.append(exc)
 
         with blocker.transaction():
-            # The log's COPY comes after the users' COPY and merge: holding the log blocks the batch
-            # there, with half its rows written inside its open transaction.
+            # The log's rows come after the users': holding the log blocks the batch there, with
+            # half its rows written inside its open transaction.
             blocker.execute("LOCK TABLE event_log IN SHARE MODE")
             worker = threading.Thread(target=apply)
             worker.start()
@@ -149,10 +209,10 @@ def test_a_batch_whose_session_is_killed_mid_copy_leaves_nothing_and_is_applied_
                     watcher.execute(
                         "SELECT wait_event_type, left(query, 16) FROM pg_stat_activity WHERE pid = %s", [pid]
                     ).fetchone()
-                    == ("Lock", 'COPY "event_log"')
+                    == ("Lock", blocked_in)
                 ),
                 30,
-                message="the batch blocked in its COPY into the event log",
+                message="the batch blocked writing the event log",
             )
             watcher.execute("SELECT pg_terminate_backend(%s)", [pid])
             worker.join(30)
@@ -168,7 +228,7 @@ def test_a_batch_whose_session_is_killed_mid_copy_leaves_nothing_and_is_applied_
         logged = [row[0] for row in conn.execute("SELECT position FROM event_log ORDER BY position")]
         assert logged == [e.position for e in events]
         names = dict(conn.execute("SELECT id::text, name FROM users").fetchall())
-        assert names == {user: f"renamed {i}" for i, user in enumerate(users)}
+        assert names == {user: f"renamed {i}" for i, user in enumerate(ids)}
 
 
 @pytest.mark.parametrize(
