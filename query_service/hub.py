@@ -176,16 +176,17 @@ class Hub:
                         await replicas.until_replayed(hint, lambda: self.head, lambda: self._drain(reader))
 
     async def _drain(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        checkpoint = await queries.checkpoint(conn, self._projection)
+        checkpoint, rows = await queries.checkpoint_and_log(conn, self._projection, self.head, FETCH_SIZE)
         self._seen = (time.monotonic(), checkpoint.seen_seconds_ago)
         while checkpoint.position > self.head:
-            rows = await queries.log_between(conn, self.head, checkpoint.position, FETCH_SIZE)
             # A full page may stop short of the checkpoint; positions without rows (events the
             # projection skipped) are covered once a page ends before the limit.
             upto = rows[-1].position if len(rows) == FETCH_SIZE else checkpoint.position
             self._publish(
                 [Published(r.position, r.type, r.user_id, messages.encoded(r), r.correlation_id) for r in rows], upto
             )
+            if checkpoint.position > self.head:
+                rows = await queries.log_between(conn, self.head, checkpoint.position, FETCH_SIZE)
 
     def _publish(self, events: list[Published], upto: int) -> None:
         if log.isEnabledFor(logging.DEBUG):

@@ -96,17 +96,41 @@ async def page_token_key(conn: psycopg.AsyncConnection[Any]) -> bytes:
     return str(row[0]).encode()
 
 
+# The projection's checkpoint and how long ago the projector was last seen. Its leader moves
+# projector_status.heartbeat_time every few seconds even when idle; a checkpoint that moved is a
+# sign of life too (greatest() skips NULLs).
+_CHECKPOINT = (
+    "SELECT c.position, extract(epoch FROM now() - greatest(c.updated_time, s.heartbeat_time))::float8 AS seen"
+    " FROM projection_checkpoint c LEFT JOIN projector_status s USING (name) WHERE c.name = %(projection)s"
+)
+
+
 async def checkpoint(conn: psycopg.AsyncConnection[Any], projection: str) -> Checkpoint:
     """Returns the projection's checkpoint (position 0 and unseen when the projector never ran)."""
-    # The projector's leader moves projector_status.heartbeat_time every few seconds even when idle;
-    # a checkpoint that moved is a sign of life too (greatest() skips NULLs).
-    cur = await conn.execute(
-        "SELECT c.position, extract(epoch FROM now() - greatest(c.updated_time, s.heartbeat_time))::float8"
-        " FROM projection_checkpoint c LEFT JOIN projector_status s USING (name) WHERE c.name = %s",
-        [projection],
-    )
+    cur = await conn.execute(_CHECKPOINT, {"projection": projection})
     row = await cur.fetchone()
     return Checkpoint(row[0], row[1]) if row else Checkpoint(0, None)
+
+
+async def checkpoint_and_log(
+    conn: psycopg.AsyncConnection[Any], projection: str, after: int, limit: int
+) -> tuple[Checkpoint, list[LogRow]]:
+    """Returns the checkpoint and the event-log rows after `after` up to it (at most `limit`), in one statement.
+
+    One round trip where checkpoint() then log_between() took two: what a live event waits for
+    between the projector's commit and its subscribers. One statement is also one snapshot, so the
+    rows are exactly those the checkpoint covers.
+    """
+    cur = await conn.execute(
+        f"SELECT c.position, c.seen, e.* FROM ({_CHECKPOINT}) AS c LEFT JOIN LATERAL"
+        f" (SELECT {_EVENT_COLUMNS} FROM event_log WHERE position > %(after)s AND position <= c.position"
+        "  ORDER BY position LIMIT %(limit)s) AS e ON true",
+        {"projection": projection, "after": after, "limit": limit},
+    )
+    found = await cur.fetchall()
+    if not found:
+        return Checkpoint(0, None), []
+    return Checkpoint(found[0][0], found[0][1]), [LogRow(*row[2:]) for row in found if row[2] is not None]
 
 
 @dataclass(frozen=True)

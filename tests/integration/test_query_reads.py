@@ -191,3 +191,28 @@ def test_reads_answer_unavailable_not_internal_while_the_read_model_is_unreachab
             assert code_of(lambda: query.stub.GetUser(request, timeout=30)) == grpc.StatusCode.UNAVAILABLE
         finally:
             admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(dbname)))
+
+
+def test_the_hub_reads_the_checkpoint_and_the_rows_it_covers_in_one_statement(read_model, projection) -> None:
+    import asyncio
+
+    first = projection.apply([(1, str(uuid.uuid4()), f"user {i}") for i in range(5)])
+    projection.skip(2)  # positions without rows: the checkpoint moves past them
+    with db.connect(read_model, autocommit=True) as conn:
+        # A row past the checkpoint (as a batch in flight would leave it, were it visible) is not covered.
+        conn.execute(
+            "INSERT INTO event_log (position, type, user_id, version, name, record_time) VALUES (%s, 1, %s, 1, 'later', now())",
+            [first + 3, str(uuid.uuid4())],
+        )
+
+    async def read(projection_name: str, after: int, limit: int) -> tuple[queries.Checkpoint, list[int]]:
+        async with await db.connect_async(read_model, autocommit=True) as aconn:
+            checkpoint, rows = await queries.checkpoint_and_log(aconn, projection_name, after, limit)
+            return checkpoint, [row.position for row in rows]
+
+    checkpoint, positions = asyncio.run(read(projection.name, 0, 1000))
+    assert checkpoint.position == first + 2 and checkpoint.seen_seconds_ago is not None
+    assert positions == list(range(1, first + 1))
+    assert asyncio.run(read(projection.name, 1, 3))[1] == [2, 3, 4]  # after, and at most `limit`
+    assert asyncio.run(read(projection.name, first, 1000))[1] == []
+    assert asyncio.run(read("never projected", 0, 1000)) == (queries.Checkpoint(0, None), [])
