@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import psycopg
+
 from eventkit.codec import RecordedEvent
 from eventkit.rows import UserRow
 from projector_service import fold, store
@@ -63,7 +65,10 @@ def commit_plan(conn: store.Conn, name: str, plan: Plan, expected: int) -> None:
     The checkpoint row is locked and compared first: a projector whose checkpoint moved under it
     (a former leader) changes nothing, so no event is ever applied twice.
     """
-    if store.fits_one_trip(plan):  # a live batch of a few events: one round trip, not nine
+    # A live batch of a few events: one round trip, not nine. Only on an autocommit connection
+    # outside any transaction: the one trip's own COMMIT would end a caller's (the rebuild's switch).
+    idle = conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if idle and store.fits_one_trip(plan):
         found = store.commit_in_one_trip(conn, name, plan, expected)
         if found != expected:
             raise Fenced(expected, found)

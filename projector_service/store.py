@@ -113,7 +113,7 @@ def commit_in_one_trip(conn: Conn, name: str, plan: Plan, expected: int) -> int:
     still being at `expected`: the lock holds it there until the commit, so either every write
     applies or, when another projector moved the checkpoint, none does and the transaction commits
     nothing. The caller compares the position returned with `expected` (and raises Fenced). The
-    connection must be in autocommit mode.
+    connection must be in autocommit mode and outside any transaction.
     """
     guard = "EXISTS (SELECT FROM projection_checkpoint WHERE name = %(name)s AND position = %(expected)s)"
     params: dict[str, Any] = {"name": name, "expected": expected}

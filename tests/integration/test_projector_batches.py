@@ -92,6 +92,26 @@ def test_a_batch_over_rows_already_there_merges_and_deletes_them(
 
 
 @pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
+def test_a_batch_applied_inside_the_callers_transaction_stays_in_it(
+    event_store: Database, read_model: Database, users: int, in_one_trip: bool
+) -> None:
+    # The rebuild's switch applies its last batches inside the transaction that swaps the tables:
+    # a batch must not commit that transaction, whatever its size.
+    _, events = added_and_edited(event_store, users)
+    assert one_trip(events) is in_one_trip
+    with migrated_read_model(read_model, NAME) as conn:
+        with pytest.raises(RuntimeError, match="rolled back"), conn.transaction():
+            apply_batch(conn, NAME, read_model.schema, events, 0)
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            raise RuntimeError("rolled back")
+        assert store.checkpoint(conn, NAME) == (0, 0)
+        assert conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM event_log)").fetchone() == (
+            0,
+            0,
+        )
+
+
+@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(
     event_store: Database, read_model: Database, users: int, in_one_trip: bool
 ) -> None:
