@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import pytest
@@ -34,30 +34,37 @@ def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, An
         return events_sql.read_events(conn, 0, 1_000)
 
 
-# A batch's size decides how it is written (store.fits_one_trip): a few events in one round trip,
-# more by COPY. Tests that hold for both run with each: (users, written in one round trip).
-SIZES = [pytest.param(1, True, id="one-trip"), pytest.param(40, False, id="copy")]
+class Size(NamedTuple):
+    """A batch's size, which decides how it is written (store.fits_one_trip): a few events in one round trip, more by COPY."""
+
+    users: int
+    in_one_trip: bool
 
 
-def added_and_edited(event_store: Database, users: int) -> tuple[list[str], list[RecordedEvent]]:
-    """Appends UserAdded then UserEdited for `users` new users; returns their ids and the events."""
-    ids = [str(uuid.uuid4()) for _ in range(users)]
+@pytest.fixture(params=[Size(1, True), Size(40, False)], ids=["one-trip", "copy"])
+def size(request: pytest.FixtureRequest) -> Size:
+    """Runs a test once with each way of writing a batch."""
+    return request.param
+
+
+def added_and_edited(event_store: Database, size: Size, extra: int = 0) -> tuple[list[str], list[RecordedEvent]]:
+    """Appends UserAdded then UserEdited for size.users (+ extra) new users; returns their ids and the events.
+
+    Checks that the events, as one batch from checkpoint 0, are written the way `size` says.
+    """
+    ids = [str(uuid.uuid4()) for _ in range(size.users + extra)]
     rows = [(user, 1, "UserAdded", {"name": f"user {i}"}) for i, user in enumerate(ids)]
     rows += [(user, 2, "UserEdited", {"name": f"renamed {i}"}) for i, user in enumerate(ids)]
-    return ids, appended(event_store, rows)
+    events = appended(event_store, rows)
+    if not extra:
+        assert store.fits_one_trip(fold_batch(events, 0, {}, set())) is size.in_one_trip
+    return ids, events
 
 
-def one_trip(events: list[RecordedEvent]) -> bool:
-    """Tells whether these events, as one batch from checkpoint 0, would be written in one round trip."""
-    return store.fits_one_trip(fold_batch(events, 0, {}, set()))
-
-
-@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_commit(
-    event_store: Database, read_model: Database, users: int, in_one_trip: bool
+    event_store: Database, read_model: Database, size: Size
 ) -> None:
-    ids, events = added_and_edited(event_store, users)
-    assert one_trip(events) is in_one_trip
+    ids, events = added_and_edited(event_store, size)
     with migrated_read_model(read_model, NAME) as conn, db.connect(read_model, autocommit=True) as listener:
         listener.execute(f"LISTEN {PROJECTED_CHANNEL}")
         plan = apply_batch(conn, NAME, read_model.schema, events, 0)
@@ -72,17 +79,16 @@ def test_a_batch_commits_with_its_checkpoint_and_notifies_the_new_position_at_co
         assert logged == [(e.position, e.stream_id, e.version, e.data["name"]) for e in events]
 
 
-@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_a_batch_over_rows_already_there_merges_and_deletes_them(
-    event_store: Database, read_model: Database, users: int, in_one_trip: bool
+    event_store: Database, read_model: Database, size: Size
 ) -> None:
-    ids, first = added_and_edited(event_store, users + 2)  # at least one user kept and one deleted
+    ids, first = added_and_edited(event_store, size, extra=2)  # at least one user kept and one deleted
     kept, dropped = ids[: len(ids) // 2], ids[len(ids) // 2 :]
     rows = [(user, 3, "UserEdited", {"name": f"again {i}"}) for i, user in enumerate(kept)]
     rows += [(user, 3, "UserDeleted", {}) for user in dropped]
     events = appended(event_store, rows)[len(first) :]
     existing = {row.id: row for row in fold_batch(first, 0, {}, set()).upserts}
-    assert store.fits_one_trip(fold_batch(events, first[-1].position, existing, set())) is in_one_trip
+    assert store.fits_one_trip(fold_batch(events, first[-1].position, existing, set())) is size.in_one_trip
     with migrated_read_model(read_model, NAME) as conn:
         apply_batch(conn, NAME, read_model.schema, first, 0)
         apply_batch(conn, NAME, read_model.schema, events, first[-1].position)
@@ -91,14 +97,12 @@ def test_a_batch_over_rows_already_there_merges_and_deletes_them(
         assert store.checkpoint(conn, NAME) == (events[-1].position, 0)
 
 
-@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_a_batch_applied_inside_the_callers_transaction_stays_in_it(
-    event_store: Database, read_model: Database, users: int, in_one_trip: bool
+    event_store: Database, read_model: Database, size: Size
 ) -> None:
     # The rebuild's switch applies its last batches inside the transaction that swaps the tables:
     # a batch must not commit that transaction, whatever its size.
-    _, events = added_and_edited(event_store, users)
-    assert one_trip(events) is in_one_trip
+    _, events = added_and_edited(event_store, size)
     with migrated_read_model(read_model, NAME) as conn:
         with pytest.raises(RuntimeError, match="rolled back"), conn.transaction():
             apply_batch(conn, NAME, read_model.schema, events, 0)
@@ -111,12 +115,10 @@ def test_a_batch_applied_inside_the_callers_transaction_stays_in_it(
         )
 
 
-@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(
-    event_store: Database, read_model: Database, users: int, in_one_trip: bool
+    event_store: Database, read_model: Database, size: Size
 ) -> None:
-    _, events = added_and_edited(event_store, users)
-    assert one_trip(events) is in_one_trip
+    _, events = added_and_edited(event_store, size)
     with (
         migrated_read_model(read_model, NAME) as leader,
         migrated_read_model(read_model, NAME) as former_leader,
@@ -133,12 +135,10 @@ def test_a_projector_whose_checkpoint_moved_is_fenced_and_changes_nothing(
         assert list(listener.notifies(timeout=0.5)) == []  # no position announced by the fenced batch
 
 
-@pytest.mark.parametrize(("users", "in_one_trip"), SIZES)
 def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
-    event_store: Database, read_model: Database, users: int, in_one_trip: bool
+    event_store: Database, read_model: Database, size: Size
 ) -> None:
-    _, events = added_and_edited(event_store, users)
-    assert one_trip(events) is in_one_trip
+    _, events = added_and_edited(event_store, size)
     with migrated_read_model(read_model, NAME) as first, migrated_read_model(read_model, NAME) as second:
         outcome: list[BaseException | None] = []
 
@@ -190,19 +190,11 @@ def test_a_malformed_event_stalls_the_batch_after_committing_the_events_before_i
         assert conn.execute("SELECT name FROM users").fetchall() == [("Ann",)]
 
 
-@pytest.mark.parametrize(
-    ("users", "in_one_trip", "blocked_in"),
-    [
-        (*size.values, blocked_in)
-        for size, blocked_in in zip(SIZES, ["INSERT INTO even", 'COPY "event_log"'], strict=True)
-    ],
-    ids=["one-trip", "copy"],
-)
 def test_a_batch_whose_session_is_killed_mid_write_leaves_nothing_and_is_applied_once_by_the_next(
-    event_store: Database, read_model: Database, users: int, in_one_trip: bool, blocked_in: str
+    event_store: Database, read_model: Database, size: Size
 ) -> None:
-    ids, events = added_and_edited(event_store, users)
-    assert one_trip(events) is in_one_trip
+    blocked_in = "INSERT INTO even" if size.in_one_trip else 'COPY "event_log"'  # pg_stat_activity's left(query, 16)
+    ids, events = added_and_edited(event_store, size)
     with (
         migrated_read_model(read_model, NAME) as blocker,
         migrated_read_model(read_model, NAME) as doomed,
