@@ -8,7 +8,7 @@ import psycopg
 
 from eventkit.codec import RecordedEvent
 from eventkit.rows import UserRow
-from projector_service import fold, store
+from projector_service import batch_sql, fold, store
 from projector_service.fold import Plan
 
 
@@ -68,8 +68,8 @@ def commit_plan(conn: store.Conn, name: str, plan: Plan, expected: int) -> None:
     # A live batch of a few events: one round trip, not nine. Only on an autocommit connection
     # outside any transaction: the one trip's own COMMIT would end a caller's (the rebuild's switch).
     idle = conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    if idle and store.fits_one_trip(plan):
-        found = store.commit_in_one_trip(conn, name, plan, expected)
+    if idle and batch_sql.fits_one_trip(plan):
+        found = batch_sql.commit_in_one_trip(conn, name, plan, expected)
         if found != expected:
             raise Fenced(expected, found)
         return
@@ -78,7 +78,7 @@ def commit_plan(conn: store.Conn, name: str, plan: Plan, expected: int) -> None:
         if found != expected:
             raise Fenced(expected, found)
         if plan.position != expected:
-            store.write_plan(conn, name, plan)
+            batch_sql.write_plan(conn, name, plan)
 
 
 def apply_batch(conn: store.Conn, name: str, live_schema: str, events: Sequence[RecordedEvent], expected: int) -> Plan:

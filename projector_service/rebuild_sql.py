@@ -6,7 +6,8 @@ from datetime import datetime
 
 from psycopg import sql
 
-from projector_service.store import Conn, notify_projected
+from projector_service.batch_sql import notify_projected
+from projector_service.store import Conn
 
 # The tables the rebuild fills. `users` keeps its primary key throughout: every batch's merge
 # (ON CONFLICT), its reads of earlier users and the uniqueness its new users' COPY relies on go through it.

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from eventkit.codec import RecordedEvent
 from eventkit.rows import UserRow
-from projector_service import events_sql, fold, prefetch, store
+from projector_service import batch_sql, events_sql, fold, prefetch, store
 from projector_service.applier import Stalled, commit_plan
 from projector_service.fold import Plan
 from projector_service.source import EventSource
@@ -50,15 +50,15 @@ def replay_by_user(
                 share = _Share()
                 for events in stream:
                     plan = share.fold(conn, events, skips)
-                    store.copy_log(conn, plan.log)
+                    batch_sql.copy_log(conn, plan.log)
                     if plan.forgotten:
-                        store.erase_names(conn, plan.forgotten)
+                        batch_sql.erase_names(conn, plan.forgotten)
                     done.skipped_unknown += plan.skipped_unknown
                     if events[-1].position > last:
                         last, done.event_time = events[-1].position, plan.event_time
                     advanced(len(events))
                 with conn.transaction():  # the merge's temporary rows last until the commit
-                    store.write_users(conn, share.plan())
+                    batch_sql.write_users(conn, share.plan())
     commit_plan(conn, name, done, 0)
     return head
 

@@ -1,20 +1,14 @@
-"""The projector's SQL on the read model: a batch's rows, the checkpoint, skips (reads: events_sql; leadership: status_sql; the rebuild's: rebuild_sql)."""
+"""The projector's SQL on the read model: the checkpoint, the users a batch reads, skips (a batch's writes: batch_sql; the store's reads: events_sql; leadership: status_sql; the rebuild's: rebuild_sql)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
-from psycopg import postgres, pq, sql
-from psycopg.adapt import Dumper
+from psycopg import sql
 
-from eventkit.channels import PROJECTED_CHANNEL
-from eventkit.namekey import name_key
-from eventkit.pipelined import pipelined
-from eventkit.rows import LogRow, UserRow
-from projector_service.fold import Plan
+from eventkit.rows import UserRow
 
 Conn = psycopg.Connection[Any]
 
@@ -34,13 +28,16 @@ def checkpoint(conn: Conn, name: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+LOCK_CHECKPOINT = "SELECT position FROM projection_checkpoint WHERE name = %(name)s FOR UPDATE"
+
+
 def lock_checkpoint(conn: Conn, name: str) -> int:
     """Locks the checkpoint row for this transaction and returns its position (the compare of compare-and-set).
 
     Taken first in every batch, before any read-model table, so batches and the rebuild's switch
     lock in one order and never deadlock.
     """
-    row = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %s FOR UPDATE", [name]).fetchone()
+    row = conn.execute(LOCK_CHECKPOINT, {"name": name}).fetchone()
     if row is None:
         raise LookupError(f"no checkpoint row for projection {name!r}")
     return int(row[0])
@@ -51,8 +48,8 @@ def load_users(conn: Conn, ids: set[str]) -> dict[str, UserRow]:
     if not ids:
         return {}
     rows = conn.execute(
-        f"SELECT id::text, name, version, create_time, update_time, position FROM users WHERE id = ANY({_IDS})",
-        [_ids(ids)],
+        f"SELECT id::text, name, version, create_time, update_time, position FROM users WHERE id = ANY({IDS})",
+        {"ids": ids_text(ids)},
         binary=True,
     ).fetchall()  # all at once: a cursor iterated row by row costs several times as much
     return {row[0]: UserRow._make(row) for row in rows}
@@ -60,232 +57,13 @@ def load_users(conn: Conn, ids: set[str]) -> dict[str, UserRow]:
 
 # User ids travel as one comma-separated string that PostgreSQL splits: adapting a Python list
 # to an array costs this process a few microseconds an element, and a batch may load thousands.
-_IDS = "string_to_array(%s, ',')::uuid[]"
+# The parameter is named `ids` (ids_text gives its value).
+IDS = "string_to_array(%(ids)s, ',')::uuid[]"
 
 
-def _ids(ids: Iterable[str]) -> str:
+def ids_text(ids: Iterable[str]) -> str:
+    """Returns user ids as the one string IDS splits."""
     return ",".join(ids)
-
-
-def write_plan(conn: Conn, name: str, plan: Plan) -> None:
-    """Writes a batch's changes, moves the (locked) checkpoint and notifies, inside the caller's transaction.
-
-    Rows travel by binary COPY: new users straight into `users` (half the cost of a merge), the
-    others into a session's temporary table, then one merge into `users`; log rows straight into
-    `event_log`. The checkpoint's compare-and-set stays in the same
-    transaction (the caller's): a process killed mid-COPY leaves nothing behind.
-    """
-    write_users(conn, plan)
-    if plan.log:
-        copy_log(conn, plan.log)
-    if plan.forgotten:
-        erase_names(conn, plan.forgotten)
-    conn.execute(
-        "UPDATE projection_checkpoint SET position = %s, event_time = coalesce(%s, event_time), updated_time = now(),"
-        " skipped_unknown = skipped_unknown + %s WHERE name = %s",
-        [plan.position, plan.event_time, plan.skipped_unknown, name],
-    )
-    if plan.skipped_operator:
-        conn.execute(
-            "UPDATE projector_status SET skipped_operator = skipped_operator + %s WHERE name = %s",
-            [plan.skipped_operator, name],
-        )
-    notify_projected(conn, plan.position)
-
-
-# A plan of at most this many rows (users, log rows, deletions) is written in one round trip
-# (commit_in_one_trip); a larger one by COPY (write_plan), whose rows cost less each but whose
-# statements wait for one another: about nine round trips a batch, which is what a batch of a few
-# events is made of, and what held a live event's way to the read model.
-ONE_TRIP_ROWS = 64
-
-
-def fits_one_trip(plan: Plan) -> bool:
-    """Tells whether a plan is small enough for commit_in_one_trip."""
-    return len(plan.upserts) + len(plan.log) + len(plan.deletes) <= ONE_TRIP_ROWS
-
-
-def commit_in_one_trip(conn: Conn, name: str, plan: Plan, expected: int) -> int:
-    """Writes a small plan and moves the checkpoint from `expected`, all in one transaction sent at once; returns the checkpoint found.
-
-    The statements travel in one pipeline with their BEGIN and COMMIT. The checkpoint row is locked
-    first (the order every batch locks in), and each write that follows is guarded by that row
-    still being at `expected`: the lock holds it there until the commit, so either every write
-    applies or, when another projector moved the checkpoint, none does and the transaction commits
-    nothing. The caller compares the position returned with `expected` (and raises Fenced). The
-    connection must be in autocommit mode and outside any transaction.
-    """
-    guard = "EXISTS (SELECT FROM projection_checkpoint WHERE name = %(name)s AND position = %(expected)s)"
-    params: dict[str, Any] = {"name": name, "expected": expected}
-    with pipelined(conn):
-        locked = conn.execute("SELECT position FROM projection_checkpoint WHERE name = %(name)s FOR UPDATE", params)
-        if plan.position != expected:
-            if plan.deletes:
-                conn.execute(
-                    f"DELETE FROM users WHERE id = ANY(string_to_array(%(ids)s, ',')::uuid[]) AND {guard}",
-                    {**params, "ids": _ids(plan.deletes)},
-                )
-            if plan.upserts:
-                conn.execute(
-                    f"INSERT INTO users ({_names(_USER_COLUMNS)}) SELECT * FROM {_unnest(_USER_COLUMNS)} WHERE {guard}"
-                    f" ON CONFLICT (id) DO UPDATE SET {_MERGED}",
-                    {**params, **_arrays(_USER_COLUMNS, [_user_values(row) for row in plan.upserts])},
-                )
-            if plan.log:
-                conn.execute(
-                    f"INSERT INTO event_log ({_names(_LOG_COLUMNS)}) SELECT * FROM {_unnest(_LOG_COLUMNS)} WHERE {guard}",
-                    {**params, **_arrays(_LOG_COLUMNS, plan.log)},
-                )
-            if plan.forgotten:
-                conn.execute(
-                    "UPDATE event_log SET name = '', forgotten = true"
-                    f" WHERE user_id = ANY(string_to_array(%(ids)s, ',')::uuid[]) AND NOT forgotten AND {guard}",
-                    {**params, "ids": _ids(plan.forgotten)},
-                )
-            if plan.skipped_operator:
-                conn.execute(
-                    "UPDATE projector_status SET skipped_operator = skipped_operator + %(skipped)s"
-                    f" WHERE name = %(name)s AND {guard}",
-                    {**params, "skipped": plan.skipped_operator},
-                )
-            conn.execute(
-                f"SELECT pg_notify(%(channel)s, %(position)s) WHERE {guard}",
-                {**params, "channel": PROJECTED_CHANNEL, "position": str(plan.position)},
-            )
-            conn.execute(  # last: the guards above read the checkpoint this moves
-                "UPDATE projection_checkpoint SET position = %(position)s, event_time = coalesce(%(time)s, event_time),"
-                " updated_time = now(), skipped_unknown = skipped_unknown + %(skipped)s"
-                " WHERE name = %(name)s AND position = %(expected)s",
-                {**params, "position": plan.position, "time": plan.event_time, "skipped": plan.skipped_unknown},
-            )
-    row = locked.fetchone()
-    if row is None:
-        raise LookupError(f"no checkpoint row for projection {name!r}")
-    return int(row[0])
-
-
-def _names(columns: Sequence[tuple[str, str]]) -> str:
-    return ", ".join(column for column, _ in columns)
-
-
-def _unnest(columns: Sequence[tuple[str, str]]) -> str:
-    """unnest() of one array parameter per column, named after the column and cast to its type."""
-    return "unnest({})".format(", ".join(f"%(column_{column})s::{kind}[]" for column, kind in columns))
-
-
-def _arrays(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
-    """Turns rows into one list per column, the parameters _unnest names."""
-    return {f"column_{column}": [row[i] for row in rows] for i, (column, _) in enumerate(columns)}
-
-
-def _user_values(u: UserRow) -> tuple[Any, ...]:
-    """A user's row as _USER_COLUMNS lists them (name_key is what ListUsers' prefix search compares)."""
-    return (u.id, u.name, name_key(u.name), u.version, u.create_time, u.update_time, u.position)
-
-
-def write_users(conn: Conn, plan: Plan) -> None:
-    """Writes a plan's user rows (deletions, then new users by COPY and the others by one merge) in the caller's transaction."""
-    if plan.deletes:
-        conn.execute(f"DELETE FROM users WHERE id = ANY({_IDS})", [_ids(plan.deletes)])
-    created = [row for row in plan.upserts if row.id in plan.created]
-    merged = [row for row in plan.upserts if row.id not in plan.created]
-    if created:
-        try:
-            # A savepoint: should one of these rows exist after all (a second UserAdded written out
-            # of band), every row goes through the merge instead, as it did before this shortcut.
-            with conn.transaction():
-                _copy_users(conn, "users", created)
-        except psycopg.errors.UniqueViolation:
-            merged = plan.upserts
-    if merged:
-        _merge_users(conn, merged)
-
-
-def erase_names(conn: Conn, users: Sequence[str]) -> None:
-    """Erases the names of every log row of these (forgotten) users.
-
-    Forgetting reaches back: every earlier log row of these users loses its name. (The old row
-    versions stay in the table's files until VACUUM reclaims them; see README: Forgetting.)
-    """
-    conn.execute(
-        f"UPDATE event_log SET name = '', forgotten = true WHERE user_id = ANY({_IDS}) AND NOT forgotten",
-        [_ids(users)],
-    )
-
-
-def _copy_users(conn: Conn, table: str, rows: Iterable[UserRow]) -> None:
-    with _binary_copy(conn, table, _USER_COLUMNS) as copy:
-        for u in rows:
-            copy.write_row(_user_values(u))
-
-
-def _merge_users(conn: Conn, rows: Sequence[UserRow]) -> None:
-    """Inserts or updates users through a session's temporary table: one INSERT ... ON CONFLICT for all of them."""
-    conn.execute(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS incoming_users (id uuid, name text, name_key text, version int8,"
-        " create_time timestamptz, update_time timestamptz, position int8) ON COMMIT DELETE ROWS"
-    )
-    _copy_users(conn, "incoming_users", rows)
-    columns = _names(_USER_COLUMNS)
-    conn.execute(
-        f"INSERT INTO users ({columns}) SELECT {columns} FROM incoming_users ON CONFLICT (id) DO UPDATE SET {_MERGED}"
-    )
-
-
-def copy_log(conn: Conn, log: Sequence[LogRow]) -> None:
-    """Appends rows to the read-side event log by binary COPY (a LogRow's fields are the columns, in order)."""
-    with _binary_copy(conn, "event_log", _LOG_COLUMNS) as copy:
-        for row in log:
-            copy.write_row(row)
-
-
-# (column, PostgreSQL type) of the rows each COPY sends; the types let them travel in binary.
-_USER_COLUMNS = (
-    ("id", "uuid"),
-    ("name", "text"),
-    ("name_key", "text"),
-    ("version", "int8"),
-    ("create_time", "timestamptz"),
-    ("update_time", "timestamptz"),
-    ("position", "int8"),
-)
-# What a merge sets on a user's existing row: every column the row brings.
-_MERGED = ", ".join(f"{column} = excluded.{column}" for column, _ in _USER_COLUMNS[1:])
-_LOG_COLUMNS = tuple(
-    zip(LogRow._fields, ("int8", "int2", "uuid", "int8", "text", "timestamptz", "text", "bool"), strict=True)
-)
-
-
-class _TextUuidBinaryDumper(Dumper):
-    """Sends a uuid this process holds as text (as it keeps every id) in PostgreSQL's binary form."""
-
-    format = pq.Format.BINARY
-    oid = postgres.types["uuid"].oid
-
-    def dump(self, obj: str) -> bytes:
-        return bytes.fromhex(obj.replace("-", ""))
-
-
-@contextlib.contextmanager
-def _binary_copy(conn: Conn, table: str, columns: Sequence[tuple[str, str]]) -> Iterator[psycopg.Copy]:
-    """Opens a binary COPY into `table`: about a sixth of text COPY's cost for a timestamp, the bulk of a row's.
-
-    Binary COPY needs each column's type up front; uuids travel through the dumper above (by type
-    only, on this cursor alone: nothing else this connection sends changes).
-    """
-    cursor = conn.cursor()
-    cursor.adapters.register_dumper(None, _TextUuidBinaryDumper)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(column) for column, _ in columns)
-    )
-    with cursor.copy(statement) as copy:
-        copy.set_types([kind for _, kind in columns])
-        yield copy
-
-
-def notify_projected(conn: Conn, position: int) -> None:
-    """Tells the query service (at commit) how far the read model now reaches."""
-    conn.execute("SELECT pg_notify(%s, %s)", [PROJECTED_CHANNEL, str(position)])
 
 
 def operator_skips(conn: Conn, schema: str, name: str, after: int, upto: int) -> set[int]:

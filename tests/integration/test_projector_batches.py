@@ -13,7 +13,7 @@ from eventkit import db
 from eventkit.channels import PROJECTED_CHANNEL
 from eventkit.codec import RecordedEvent
 from eventkit.config import Database
-from projector_service import events_sql, store
+from projector_service import batch_sql, events_sql, store
 from projector_service.applier import Fenced, Stalled, apply_batch
 from projector_service.fold import fold_batch
 from tests.support.projector import migrated_read_model, prepare_event_store
@@ -35,7 +35,7 @@ def appended(event_store: Database, rows: list[tuple[str, int, str, dict[str, An
 
 
 class Size(NamedTuple):
-    """A batch's size, which decides how it is written (store.fits_one_trip): a few events in one round trip, more by COPY."""
+    """A batch's size, which decides how it is written (batch_sql.fits_one_trip): a few events in one round trip, more by COPY."""
 
     users: int
     in_one_trip: bool
@@ -57,7 +57,7 @@ def added_and_edited(event_store: Database, size: Size, extra: int = 0) -> tuple
     rows += [(user, 2, "UserEdited", {"name": f"renamed {i}"}) for i, user in enumerate(ids)]
     events = appended(event_store, rows)
     if not extra:
-        assert store.fits_one_trip(fold_batch(events, 0, {}, set())) is size.in_one_trip
+        assert batch_sql.fits_one_trip(fold_batch(events, 0, {}, set())) is size.in_one_trip
     return ids, events
 
 
@@ -88,7 +88,7 @@ def test_a_batch_over_rows_already_there_merges_and_deletes_them(
     rows += [(user, 3, "UserDeleted", {}) for user in dropped]
     events = appended(event_store, rows)[len(first) :]
     existing = {row.id: row for row in fold_batch(first, 0, {}, set()).upserts}
-    assert store.fits_one_trip(fold_batch(events, first[-1].position, existing, set())) is size.in_one_trip
+    assert batch_sql.fits_one_trip(fold_batch(events, first[-1].position, existing, set())) is size.in_one_trip
     with migrated_read_model(read_model, NAME) as conn:
         apply_batch(conn, NAME, read_model.schema, first, 0)
         apply_batch(conn, NAME, read_model.schema, events, first[-1].position)
@@ -164,7 +164,7 @@ def test_of_two_projectors_racing_on_one_checkpoint_only_the_first_applies(
                 30,
                 message="the second projector blocked on the checkpoint row",
             )
-            store.write_plan(first, NAME, fold_batch(events, 0, {}, set()))
+            batch_sql.write_plan(first, NAME, fold_batch(events, 0, {}, set()))
         racer.join(30)
         assert isinstance(outcome[0], Fenced)
         assert first.execute("SELECT count(*) FROM event_log").fetchone() == (len(events),)
