@@ -7,7 +7,6 @@ their first attempts); other batches in two round trips, BEGIN with the reads an
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from eventkit.config import Database
 from eventkit.errors import RequestIdReused
 from eventkit.pipelined import pipelined
 from tests.support.command import key_store_of
+from tests.support.protocol import frontend_messages, round_trips
 from tests.support.waiting import wait_until
 
 
@@ -62,25 +62,6 @@ def add(name: str, request_id: str) -> domain.AddUser:
 
 def new_ids(count: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(count)]
-
-
-def frontend_messages(conn: psycopg.Connection[Any], action: Callable[[], Any]) -> list[str]:
-    """Returns the protocol messages this side sent to the server while `action` ran (libpq's trace)."""
-    with tempfile.TemporaryFile("w+") as trace:
-        conn.pgconn.trace(trace.fileno())
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            action()
-        finally:
-            conn.pgconn.untrace()
-        trace.seek(0)
-        messages: list[str] = []
-        for line in trace:  # a message starts with its direction; a query's own newlines continue it
-            if line.startswith(("F\t", "B\t")):
-                messages.append(line)
-            elif messages:
-                messages[-1] += line
-        return [message.split("\t", 1)[1] for message in messages if message.startswith("F\t")]
 
 
 def test_new_users_with_request_ids_are_appended_by_one_message_that_locks_then_inserts(sealed) -> None:
@@ -142,20 +123,6 @@ def test_a_request_id_reused_for_another_new_user_is_refused_and_its_batch_still
     events, keys = stored(conn)
     assert events == [(1, original.state.id, reused), (2, newcomer.state.id, fresh)]
     assert keys == 2
-
-
-def round_trips(messages: list[str]) -> list[list[str]]:
-    """Groups the statements sent (their first word) by the Flush or Sync that asked for their answers."""
-    trips: list[list[str]] = [[]]
-    for message in messages:
-        kind = message.split()[1]
-        if kind in ("Flush", "Sync"):
-            if trips[-1]:
-                trips.append([])
-        elif kind in ("Parse", "Query"):
-            text = message.split('"', 3)[3] if kind == "Parse" else message.split('"', 1)[1]
-            trips[-1].append(text.split()[0].rstrip('"'))
-    return [trip for trip in trips if trip]
 
 
 def test_an_edit_goes_in_two_round_trips_begin_with_the_reads_and_commit_with_the_insert(sealed) -> None:
