@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
@@ -194,8 +195,6 @@ def test_reads_answer_unavailable_not_internal_while_the_read_model_is_unreachab
 
 
 def test_the_hub_reads_the_checkpoint_and_the_rows_it_covers_in_one_statement(read_model, projection) -> None:
-    import asyncio
-
     first = projection.apply([(1, str(uuid.uuid4()), f"user {i}") for i in range(5)])
     projection.skip(2)  # positions without rows: the checkpoint moves past them
     with db.connect(read_model, autocommit=True) as conn:
