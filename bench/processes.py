@@ -32,6 +32,15 @@ def memory_kib(pid: int) -> dict[str, int]:
     return {"rss": found.get("VmRSS", 0), "peak": found.get("VmHWM", 0)}
 
 
+def living(memory: dict[str, int]) -> bool:
+    """Tells whether memory_kib read a living process: one that has exited but is not reaped yet shows none.
+
+    Such a reading is not a sample: counted as one, it made a replay's memory growth a large negative
+    figure, a "flat" that was never measured.
+    """
+    return memory["rss"] > 0
+
+
 def cpu_of(pid: int) -> float:
     """Returns the CPU seconds (user + system) a process has used, 0 if it is gone."""
     try:
@@ -101,7 +110,8 @@ def run_once(module: str, env: dict[str, str], args: list[str], timeout: float) 
         if pid:
             break
         memory = memory_kib(process.pid)
-        samples.append((time.monotonic(), memory["rss"]))
+        if living(memory):
+            samples.append((time.monotonic(), memory["rss"]))
         peak = max(peak, memory["peak"])
         if time.monotonic() - started > timeout:
             process.kill()
