@@ -113,6 +113,15 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def gone(pid: int) -> bool:
+    """Tells whether a process has exited (a zombie not yet reaped by its parent counts as gone)."""
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def listening_workers(supervisor: int, port: int, count: int) -> list[int]:
     """Returns a *_WORKERS supervisor's workers once there are `count` and each listens on `port`, else []."""
     pids = sorted(children_of(supervisor))

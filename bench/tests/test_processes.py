@@ -5,14 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from bench.processes import living, memory_kib
+from devtools.processes import gone
 from devtools.waiting import wait_until
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def test_a_living_process_gives_a_sample() -> None:
@@ -24,7 +20,7 @@ def test_a_process_that_exited_but_is_not_reaped_gives_none() -> None:
     # VmRSS: run_once samples in that window when the exit falls between its wait4() and its read.
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        wait_until(lambda: _state(child.pid) == "Z", 10, message="the child to exit")
+        wait_until(lambda: gone(child.pid), 10, message="the child to exit")
         assert not living(memory_kib(child.pid))
     finally:
         child.wait()

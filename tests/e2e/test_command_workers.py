@@ -9,12 +9,12 @@ import uuid
 
 import pytest
 
-from devtools.processes import free_port, listening_ports, port_taken
+from devtools.processes import free_port, gone, listening_ports, port_taken
 from tests.support.metrics import scrape
 from tests.support.processes import ServiceProcess
 from tests.support.system import store_events
 from tests.support.waiting import wait_until
-from tests.support.workers import gone, own_connection, serving_workers
+from tests.support.workers import own_connection, serving_workers
 from users.v1 import command_service_pb2 as pb
 from users.v1 import command_service_pb2_grpc
 

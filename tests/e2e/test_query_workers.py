@@ -8,10 +8,10 @@ import signal
 import grpc
 import pytest
 
-from devtools.processes import listening_ports
+from devtools.processes import gone, listening_ports
 from tests.support.system import System, start_system
 from tests.support.waiting import wait_until
-from tests.support.workers import gone, own_connection, serving_workers
+from tests.support.workers import own_connection, serving_workers
 from users.v1 import command_service_pb2 as cpb
 from users.v1 import command_service_pb2_grpc, query_service_pb2_grpc
 from users.v1 import query_service_pb2 as pb

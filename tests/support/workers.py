@@ -1,8 +1,6 @@
-"""What the *_WORKERS tests share: finding a supervisor's workers, a connection of one's own, a worker gone."""
+"""What the *_WORKERS tests share: finding a supervisor's workers, a connection of one's own."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import grpc
 
@@ -20,9 +18,3 @@ def own_connection(address: str) -> grpc.Channel:
     """A channel on a TCP connection of its own, which the kernel hands to one of the workers sharing the port."""
     # Channels with the same target share the process-wide subchannel pool, hence one connection.
     return grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
-
-
-def gone(pid: int) -> bool:
-    """Tells whether a process has exited (a zombie not yet reaped by its parent counts as gone)."""
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
