@@ -18,6 +18,7 @@ import grpc
 import psycopg
 
 from eventkit import codec, db, migrations, sealing
+from eventkit.codec import RecordedEvent
 from eventkit.config import Database
 from tests.support.processes import ROOT, ServiceProcess
 from tests.support.sql_writer import KEYS as KEYS
@@ -47,6 +48,16 @@ def migrated_read_model(read_model: Database, projection: str = "users") -> psyc
 
     store.ensure_rows(conn, projection)
     return conn
+
+
+def appended(event_store: Database, rows: list[tuple[str, int, str, Any]]) -> list[RecordedEvent]:
+    """Appends (stream_id, version, type, data) rows with plain SQL and reads them back as the projector does."""
+    from projector_service import events_sql  # late: the projector's own module, not needed by the other helpers
+
+    prepare_event_store(event_store)
+    with db.connect(event_store, autocommit=True) as conn:
+        insert_events(conn, rows)
+        return events_sql.read_events(conn, 0, 1_000)
 
 
 def projector_env(event_store: Database, read_model: Database, **overrides: str) -> dict[str, str]:
