@@ -25,6 +25,15 @@ def run(ctx: Context, result: SectionResult) -> None:
     _seeded_store(ctx, result)
 
 
+def raw_read(ctx: Context, dsn: str, events: int) -> tuple[float, float]:
+    """Reads the whole store READS times from a client process; returns the median rate and its seconds."""
+    reads = [ctx.pool.run(sql.read_all, [(dsn, "event_store", READ_BATCH)])[0] for _ in range(READS)]
+    if any(read["events"] != events for read in reads):
+        raise measure.MeasurementFailed(f"read {[r['events'] for r in reads]} events back, expected {events}")
+    seconds = statistics.median(read["seconds"] for read in reads)
+    return events / seconds, seconds
+
+
 def _raw_inserts(ctx: Context, result: SectionResult) -> None:
     dsn = ctx.database("limits")
     sql.create_raw_table(dsn)
@@ -108,12 +117,8 @@ def _seeded_store(ctx: Context, result: SectionResult) -> None:
     ctx.seeded_store = dsn
     profile = ctx.profile()
     profile.start()
-    reads = [ctx.pool.run(sql.read_all, [(dsn, "event_store", READ_BATCH)])[0] for _ in range(READS)]
+    rate, seconds = raw_read(ctx, dsn, events)
     profile.stop()
-    if any(read["events"] != events for read in reads):
-        raise measure.MeasurementFailed(f"read {[r['events'] for r in reads]} events back, seeded {events}")
-    seconds = statistics.median(read["seconds"] for read in reads)
-    rate = events / seconds
     result.figures.append(
         Figure(
             f"raw read of the store, {READ_BATCH} rows a query",
