@@ -174,7 +174,7 @@ def projector_settings(env: Mapping[str, str] = os.environ) -> ProjectorSettings
         key_store=key_store(env),
         read_model=read_model(env),
         health_port=_int(env, "PROJECTOR_HEALTH_PORT", 50053),
-        batch_size=_int(env, "PROJECTOR_BATCH_SIZE", 5000, minimum=1),
+        batch_size=_int(env, "PROJECTOR_BATCH_SIZE", 10000, minimum=1),
         rebuild_batch_size=_int(env, "PROJECTOR_REBUILD_BATCH_SIZE", 10000, minimum=1),
         poll_interval=_float(env, "PROJECTOR_POLL_INTERVAL_SECONDS", 1.0),
         leader_retry_interval=_float(env, "PROJECTOR_LEADER_RETRY_SECONDS", 1.0),
