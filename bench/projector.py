@@ -51,6 +51,7 @@ def run(ctx: Context, result: SectionResult) -> None:
     profile.stop()
     ctx.stop(projector)
     read_between = limits.raw_read(ctx, ctx.seeded_store, total)[0]
+    reference, reads = read_around(ctx, read_before, read_between)
     rate = (total - progress.first[1]) / max(progress.done - progress.first[0], 1e-6)
     result.figures.append(
         Figure(
@@ -58,10 +59,9 @@ def run(ctx: Context, result: SectionResult) -> None:
             rate,
             "events/s",
             READ_AROUND,
-            (read_before + read_between) / 2,
+            reference,
             RATE_TARGET,
-            f"{total / (progress.done - progress.launched):,.0f} events/s counting process start-up; "
-            + _reads_text(read_before, read_between, ctx),
+            f"{total / (progress.done - progress.launched):,.0f} events/s counting process start-up; {reads}",
             profile.result,
         )
     )
@@ -106,11 +106,13 @@ def _follow(
             time.sleep(POLL_SECONDS)  # sampling the checkpoint, not synchronising
 
 
-def _reads_text(before: float, after: float, ctx: Context) -> str:
+def read_around(ctx: Context, before: float, after: float) -> tuple[float, str]:
+    """Returns the reference a measurement divides by (the mean of the reads around it) and how it was read."""
     limits_read = measure.reference(ctx.references, "raw_read")
-    return f"raw read just before / after: {before:,.0f} / {after:,.0f} events/s" + (
+    text = f"raw read just before / after: {before:,.0f} / {after:,.0f} events/s" + (
         f" (the limits' {limits_read:,.0f})" if limits_read else ""
     )
+    return (before + after) / 2, text
 
 
 def _rebuild(ctx: Context, result: SectionResult, env: dict[str, str], total: int, read_before: float) -> None:
@@ -118,7 +120,7 @@ def _rebuild(ctx: Context, result: SectionResult, env: dict[str, str], total: in
     profile.start()
     done = run_once("projector_service", env, ["rebuild"], timeout=120 + total / 500)
     profile.stop()
-    read_after = limits.raw_read(ctx, ctx.seeded_store, total)[0]
+    reference, reads = read_around(ctx, read_before, limits.raw_read(ctx, ctx.seeded_store, total)[0])
     if profile.result:
         # The rebuild's own CPU comes from its exit status (rusage), so it is moved out of "other".
         share = round(100 * done.cpu_seconds / max(done.ended - done.started, 1e-6), 1)
@@ -137,10 +139,9 @@ def _rebuild(ctx: Context, result: SectionResult, env: dict[str, str], total: in
             rate,
             "events/s",
             READ_AROUND,
-            (read_before + read_after) / 2,
+            reference,
             REBUILD_TARGET,
-            f"{total / (done.ended - done.started):,.0f} events/s counting process start-up; "
-            + _reads_text(read_before, read_after, ctx),
+            f"{total / (done.ended - done.started):,.0f} events/s counting process start-up; {reads}",
             profile.result,
         )
     )
